@@ -1,0 +1,42 @@
+"""One epoch's clustering: features of the whole dataset → pseudo-labels for every usable sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kmeans import run_kmeans
+from .pca import preprocess_features
+from .reseed import reseed_empty_clusters
+
+
+@dataclass
+class Clustering:
+    assignments: np.ndarray  # (N,) int64, -1 for samples left out (unreadable files)
+    distances: np.ndarray  # (N,) float32 squared distance to the centroid, inf where left out
+    loss: float  # k-means objective before re-seeding
+    n_empty: int  # clusters that were empty in k-means' final assignment and got re-seeded
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A 31-bit seed for one purpose of one epoch, so runs and resumes draw the same numbers."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def cluster_features(
+    features: np.ndarray, valid: np.ndarray, k: int, pca_dim: int, niter: int, seed: int, epoch: int, backend: str
+) -> Clustering:
+    """PCA-whiten + L2 the usable rows, faiss k-means, re-seed empty clusters, scatter back to N rows."""
+    usable = np.flatnonzero(valid)
+    if k > len(usable):
+        raise ValueError(f"cluster.k={k} is larger than the {len(usable):,} decodable samples; lower cluster.k")
+    x = preprocess_features(features[usable], pca_dim)
+    result = run_kmeans(x, k, niter, seed=epoch_seed(seed, epoch, stream=2), backend=backend)
+    loss = result.loss
+    result, n_empty = reseed_empty_clusters(x, result, np.random.default_rng([seed, epoch, 3]))
+    assignments = np.full(len(features), -1, dtype=np.int64)
+    distances = np.full(len(features), np.inf, dtype=np.float32)
+    assignments[usable] = result.assignments
+    distances[usable] = result.distances
+    return Clustering(assignments, distances, loss, n_empty)

@@ -1,0 +1,96 @@
+"""Build the image source named by ``cfg.data``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import DataConfig
+from .idx import DEBIAN_FASHION_MNIST, load_idx_dataset
+from .imagefolder import scan_image_folder
+from .sources import FolderSource, ImageSource, TensorSource
+
+# Per-channel mean/std in [0, 1] units, measured on each training set.
+STATS = {
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+    "mnist": ((0.1307,), (0.3081,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
+}
+NATIVE_SIZE = {"fashion_mnist": 28, "mnist": 28, "cifar10": 32, "imagefolder": 224}
+
+
+def _load_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W[, C]) uint8 images and labels of an in-memory dataset."""
+    if cfg.name in ("fashion_mnist", "mnist"):
+        root = Path(cfg.root) if cfg.root else DEBIAN_FASHION_MNIST
+        if not root.exists():
+            raise FileNotFoundError(
+                f"{root} does not exist; install Debian's dataset-fashion-mnist package "
+                "(apt-get install -y dataset-fashion-mnist) or set data.root"
+            )
+        return load_idx_dataset(root, cfg.split)
+    if cfg.name == "cifar10":
+        from torchvision.datasets import CIFAR10
+
+        splits = ("train", "test") if cfg.split == "all" else (cfg.split,)
+        parts = [CIFAR10(cfg.root, train=s == "train", download=False) for s in splits]
+        return (
+            np.concatenate([p.data for p in parts]),
+            np.concatenate([np.asarray(p.targets, dtype=np.int64) for p in parts]),
+        )
+    raise ValueError(f"{cfg.name} is not an in-memory dataset")
+
+
+def _tensor_source(cfg: DataConfig) -> TensorSource:
+    images, labels = _load_arrays(cfg)
+    if cfg.limit:
+        images, labels = images[: cfg.limit], labels[: cfg.limit]
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    tensor = tensor.unsqueeze(1) if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2).contiguous()
+    size = cfg.image_size or NATIVE_SIZE[cfg.name]
+    if size != tensor.shape[-1]:
+        resized = F.interpolate(tensor.float(), size=(size, size), mode="bilinear", antialias=True)
+        tensor = resized.round().clamp(0, 255).to(torch.uint8)
+    mean, std = STATS[cfg.name]
+    return TensorSource(
+        labels=labels,
+        keys=[str(i) for i in range(len(tensor))],
+        channels=tensor.shape[1],
+        image_size=size,
+        mean=mean,
+        std=std,
+        images=tensor,
+    )
+
+
+def default_crop_min_scale(cfg: DataConfig, image_size: int) -> float:
+    """ImageNet's 0.08 destroys 28-px images; small images keep at least 30 % of their area."""
+    if cfg.crop_min_scale is not None:
+        return cfg.crop_min_scale
+    return 0.08 if image_size >= 96 else 0.3
+
+
+def build_source(cfg: DataConfig) -> ImageSource:
+    if cfg.name == "imagefolder":
+        files, labels, _ = scan_image_folder(cfg.root)
+        if cfg.limit:
+            files = files[: cfg.limit]
+            labels = labels[: cfg.limit] if labels is not None else None
+        size = cfg.image_size or NATIVE_SIZE["imagefolder"]
+        mean, std = STATS["imagefolder"]
+        return FolderSource(
+            labels=labels,
+            keys=files,
+            channels=3,
+            image_size=size,
+            mean=mean,
+            std=std,
+            root=Path(cfg.root),
+            crop_min_scale=default_crop_min_scale(cfg, size),
+            flip=cfg.flip,
+        )
+    return _tensor_source(cfg)

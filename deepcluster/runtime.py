@@ -1,0 +1,66 @@
+"""Run-time choice of the fast paths (mixed precision, channels-last, faiss GPU) and the start-up report.
+
+Everything here is decided from what the machine has, so one code path serves a CPU box and a GPU
+node; ``describe()`` states which paths are active so a log shows what a run really used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from . import dist
+from .cluster import kmeans_backend
+from .config import TrainConfig
+from .data.augment import normalize
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    kmeans_backend: str
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def prepare(self, images: torch.Tensor, mean, std) -> torch.Tensor:
+        """uint8 batch → normalised float on the device, in the chosen memory format."""
+        x = normalize(images.to(self.device, non_blocking=True), mean, std)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def describe(self) -> str:
+        amp = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off"
+        backend = torch.distributed.get_backend() if dist.is_distributed() else "none (single process)"
+        return (
+            f"device={self.device} world_size={dist.world_size()} backend={backend} amp={amp} "
+            f"channels_last={self.channels_last} kmeans={self.kmeans_backend}-faiss "
+            f"cudnn.benchmark={torch.backends.cudnn.benchmark} threads={torch.get_num_threads()}"
+        )
+
+
+def select_runtime(cfg: TrainConfig, device: torch.device) -> Runtime:
+    if cfg.amp == "auto":
+        if device.type == "cuda":
+            amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            amp = None  # CPU autocast pays only with AMX/AVX512-BF16; see BENCHMARKS.md
+    else:
+        amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    channels_last = cfg.channels_last != "off"
+    return Runtime(device=device, amp_dtype=amp, channels_last=channels_last, kmeans_backend=kmeans_backend())
+
+
+def progress(iterable, total: int | None = None, desc: str = ""):
+    """A tqdm bar on rank 0 when stderr is a terminal; silent elsewhere (logs stay readable)."""
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True,
+                disable=not (dist.is_main() and sys.stderr.isatty()))

@@ -1,0 +1,207 @@
+"""The DeepCluster loop (Caron et al., ECCV 2018), one function in banner-separated stages.
+
+Every epoch: extract features of the whole dataset → PCA-whiten, L2, faiss k-means, re-seed empty
+clusters → re-initialise the top layer → train one epoch on pseudo-labels sampled uniformly over
+clusters → log, checkpoint. Every random draw of an epoch is seeded from (seed, epoch), so a resumed
+run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import dist
+from ..cluster import cluster_features, epoch_seed
+from ..config import Config, ConfigError, check_against_data, save_config
+from ..data import build_source, default_crop_min_scale
+from ..evaluation import kmeans_label_scores
+from ..features import extract_features
+from ..metrics import nmi, score_clustering
+from ..models import build_network
+from ..runtime import select_runtime
+from ..sampling import rank_slice, uniform_cluster_indices
+from ..visualize import cluster_grid
+from .checkpoint import load_latest_checkpoint, save_checkpoint
+from .epoch import train_one_epoch
+from .run_log import MetricsLog, TensorBoardLog
+from .run_state import build_optimizer, capture_rng, check_resume_compatible, reset_top_layer, restore_rng
+
+log = logging.getLogger("deepcluster")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run(cfg: Config) -> list[dict]:
+    """Train (or resume) the run described by ``cfg``; returns the metrics rows on rank 0."""
+    # ---------------- process group, fast paths ----------------
+    device = dist.init_distributed()
+    runtime = select_runtime(cfg.train, device)
+    run_dir = Path(cfg.run_dir)
+    log.info("start-up: %s", runtime.describe())
+
+    # ---------------- data ----------------
+    source = build_source(cfg.data)
+    crop_min_scale = default_crop_min_scale(cfg.data, source.image_size)
+    labelled = source.labels is not None
+    log.info("data: %s, %d samples, %d px, %s", cfg.data.name, len(source), source.image_size,
+             "labelled" if labelled else "unlabelled (label metrics skipped)")
+
+    # ---------------- network, optimizer ----------------
+    net = build_network(cfg.model, source.channels, source.image_size, cfg.cluster.k)
+    check_against_data(cfg, len(source), net.feature_dim)
+    net = net.to(device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
+    optimizer = build_optimizer(net, cfg.train)
+    scaler = torch.amp.GradScaler(device.type) if runtime.amp_dtype == torch.float16 else None
+
+    # ---------------- run directory, resume ----------------
+    metrics_log = MetricsLog(run_dir / "metrics.jsonl")
+    start_epoch, assignments = 0, None
+    resumed = load_latest_checkpoint(run_dir / "checkpoints")
+    if resumed is not None:
+        state, path = resumed
+        check_resume_compatible(state["config"], cfg)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng(state["rng"])
+        start_epoch = state["epoch"] + 1
+        assignments = state["assignments"].numpy()
+        log.info("resuming from %s (epoch %d done)", path, state["epoch"])
+    if dist.is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        metrics_log.truncate_after(start_epoch - 1)
+    tensorboard = TensorBoardLog(run_dir / "tb") if dist.is_main() and cfg.log.tensorboard else None
+    model = DistributedDataParallel(net) if dist.is_distributed() else net
+    known_unreadable = 0
+
+    # ---------------- the DeepCluster loop ----------------
+    for epoch in range(start_epoch, cfg.train.epochs):
+        torch.manual_seed(epoch_seed(cfg.seed, epoch, stream=10 + dist.rank()))  # dropout etc.
+        row: dict = {"epoch": epoch}
+        recluster = assignments is None or epoch % cfg.cluster.reassign_every == 0
+
+        # -- features of the whole dataset, then k-means on rank 0 --
+        time_extract = time_cluster = 0.0
+        n_empty, kmeans_loss, previous, clustering = 0, None, assignments, None
+        if recluster:
+            _sync(device)
+            t0 = time.perf_counter()
+            features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
+            _sync(device)
+            time_extract = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            labels_tensor = torch.empty(len(source), dtype=torch.int64)
+            if dist.is_main():
+                if (~valid).sum() > known_unreadable:
+                    known_unreadable = _report_unreadable(source, valid, run_dir)
+                clustering = cluster_features(features, valid, cfg.cluster.k, cfg.cluster.pca_dim,
+                                              cfg.cluster.niter, cfg.seed, epoch, runtime.kmeans_backend)
+                labels_tensor = torch.from_numpy(clustering.assignments)
+                n_empty, kmeans_loss = clustering.n_empty, clustering.loss
+            broadcast = labels_tensor.to(device) if device.type == "cuda" else labels_tensor
+            assignments = dist.broadcast_tensor(broadcast).cpu().numpy()
+            time_cluster = time.perf_counter() - t0
+            reset_top_layer(net, optimizer, torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, stream=4)))
+
+        # -- one epoch on pseudo-labels sampled uniformly over clusters --
+        indices = rank_slice(uniform_cluster_indices(assignments, cfg.seed, epoch), dist.rank(), dist.world_size())
+        _sync(device)
+        t0 = time.perf_counter()
+        train_loss, seen = train_one_epoch(
+            model, source, indices, assignments, optimizer, runtime, cfg.train.batch_size, cfg.train.workers,
+            seed=epoch_seed(cfg.seed, epoch, stream=20 + dist.rank()), crop_min_scale=crop_min_scale,
+            flip=cfg.data.flip, scaler=scaler,
+        )
+        _sync(device)
+        time_train = time.perf_counter() - t0
+
+        # -- metrics, checkpoint, logs (rank 0) --
+        if dist.is_main():
+            row.update(_cluster_metrics(assignments, previous, source.labels, cfg.cluster.k, recluster))
+            row.update(kmeans_loss=kmeans_loss, train_loss=train_loss, n_empty=n_empty, reclustered=recluster,
+                       time_extract_s=time_extract, time_cluster_s=time_cluster, time_train_s=time_train,
+                       train_images_per_s=seen * dist.world_size() / max(time_train, 1e-9))
+            state = {
+                "format": 1, "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "assignments": torch.from_numpy(assignments), "rng": capture_rng(), "config": cfg.to_dict(),
+                "metrics": {k: v for k, v in row.items() if isinstance(v, (int, float, bool)) or v is None},
+            }
+            save_checkpoint(state, run_dir / "checkpoints", epoch, cfg.checkpoint.keep)
+            metrics_log.append(row)
+            if tensorboard is not None:
+                sizes = np.bincount(assignments[assignments >= 0], minlength=cfg.cluster.k)
+                grid = _grid(source, clustering, cfg, epoch) if clustering is not None else None
+                tensorboard.epoch(row, sizes, grid)
+            log.info(_format_row(row))
+        dist.barrier()
+
+    # ---------------- final evaluation, summary ----------------
+    rows = metrics_log.read() if dist.is_main() else []
+    if labelled and cfg.train.epochs > 0:
+        features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
+        if dist.is_main():
+            scores = kmeans_label_scores(features[valid], source.labels[valid], cfg.cluster.pca_dim, seed=cfg.seed)
+            (run_dir / "eval.json").write_text(yaml.safe_dump({"kmeans_k_classes": scores}))
+            log.info("final features, k-means with k=#classes: ACC %.3f  NMI %.3f  ARI %.3f",
+                     scores["acc"], scores["nmi"], scores["ari"])
+    if tensorboard is not None:
+        tensorboard.close()
+    dist.barrier()
+    return rows
+
+
+def _cluster_metrics(assignments, previous, labels, k, recluster) -> dict:
+    used = assignments >= 0
+    sizes = np.bincount(assignments[used], minlength=k)
+    row = {"cluster_size_min": int(sizes.min()), "cluster_size_max": int(sizes.max()),
+           "nmi_prev": None, "nmi_labels": None, "acc_labels": None, "ari_labels": None}
+    if previous is not None and recluster:
+        both = used & (previous >= 0)
+        row["nmi_prev"] = nmi(previous[both], assignments[both])
+    if labels is not None:
+        scores = score_clustering(labels[used], assignments[used])
+        row.update(nmi_labels=scores["nmi"], acc_labels=scores["acc"], ari_labels=scores["ari"])
+    return row
+
+
+def _report_unreadable(source, valid: np.ndarray, run_dir: Path) -> int:
+    bad = np.flatnonzero(~valid)
+    (run_dir / "unreadable.txt").write_text("".join(source.keys[i] + "\n" for i in bad))
+    examples = ", ".join(source.keys[i] for i in bad[:5])
+    log.warning("%d file(s) could not be decoded and are left out of clustering and training (e.g. %s); "
+                "full list in %s", len(bad), examples, run_dir / "unreadable.txt")
+    return len(bad)
+
+
+def _grid(source, clustering, cfg: Config, epoch: int):
+    if cfg.log.image_grid_clusters == 0:
+        return None
+    rng = np.random.default_rng([cfg.seed, epoch, 5])
+    in_use = np.unique(clustering.assignments[clustering.assignments >= 0])
+    shown = rng.choice(in_use, min(cfg.log.image_grid_clusters, len(in_use)), replace=False)
+    return cluster_grid(source, clustering.assignments, clustering.distances, sorted(shown.tolist()))
+
+
+def _format_row(row: dict) -> str:
+    def fmt(key, spec):
+        value = row.get(key)
+        return "-" if value is None else format(value, spec)
+
+    return (f"epoch {row['epoch']:3d} | kmeans {fmt('kmeans_loss', '.1f')} | loss {fmt('train_loss', '.3f')} | "
+            f"NMI prev {fmt('nmi_prev', '.3f')} labels {fmt('nmi_labels', '.3f')} | ACC {fmt('acc_labels', '.3f')} | "
+            f"empty {row['n_empty']} | sizes {row['cluster_size_min']}-{row['cluster_size_max']} | "
+            f"time extract {row['time_extract_s']:.1f}s cluster {row['time_cluster_s']:.1f}s "
+            f"train {row['time_train_s']:.1f}s ({row['train_images_per_s']:.0f} img/s)")
+
+
+__all__ = ["run", "ConfigError"]
