@@ -36,7 +36,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     expected = int(np.prod(dims))
     if len(raw) - offset != expected:
         raise ValueError(f"{path} is truncated: header says {expected} bytes of data, file has {len(raw) - offset}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims).copy()  # writable
 
 
 def _find(root: Path, stem: str) -> Path:

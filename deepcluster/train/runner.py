@@ -57,6 +57,7 @@ def run(cfg: Config) -> list[dict]:
              "labelled" if labelled else "unlabelled (label metrics skipped)")
 
     # ---------------- network, optimizer ----------------
+    torch.manual_seed(epoch_seed(cfg.seed, 0, stream=0))  # same initial weights on every rank and run
     net = build_network(cfg.model, source.channels, source.image_size, cfg.cluster.k)
     check_against_data(cfg, len(source), net.feature_dim)
     net = net.to(device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)

@@ -1,0 +1,16 @@
+"""Deep clustering heads on frozen features: k-means, AE + k-means, DEC, VaDE and SpectralNet.
+
+Every head has ``fit(features)``, ``predict(features)`` (also for unseen points), ``save(dir)`` and
+``load(dir)``; features are an (N, d) float array (raw pixels in [0, 1], or a backbone's features).
+"""
+
+from .ae_kmeans import AEKMeans, AutoencoderHead
+from .base import ClusteringHead, check_features
+from .dec import DEC
+from .kmeans import KMeans
+from .registry import HEADS, build_head, load_head
+from .spectralnet import SpectralNet
+from .vade import VaDE
+
+__all__ = ["AEKMeans", "AutoencoderHead", "ClusteringHead", "DEC", "HEADS", "KMeans", "SpectralNet", "VaDE",
+           "build_head", "check_features", "load_head"]

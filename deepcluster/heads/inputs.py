@@ -1,0 +1,104 @@
+"""What the clustering heads run on: raw pixels, a features file, or a checkpoint's features.
+
+Raw pixels are flattened and scaled to [0, 1] (the DEC-keras convention), train and test together, as
+every reference reports. A features file is the ``.npz`` written by launch/extract.py: ``features`` (N, d),
+optional ``labels`` (N,), ``index`` (N,) and ``keys`` (N,); it is validated before anything runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .base import check_features
+
+PIXEL_DATASETS = ("fashion_mnist", "mnist", "cifar10")
+
+
+def raw_pixels(name: str, root: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(N, pixels) float32 in [0, 1] and int64 labels of a whole dataset (train + test)."""
+    if name in ("fashion_mnist", "mnist"):
+        from deepcluster.data.idx import DEBIAN_FASHION_MNIST, load_idx_dataset
+
+        if root is None:
+            if name == "mnist":
+                raise ValueError("--data mnist needs --data-root (the folder with the MNIST IDX files)")
+            root = str(DEBIAN_FASHION_MNIST)
+        images, labels = load_idx_dataset(root, "all")
+    elif name == "cifar10":
+        if root is None:
+            raise ValueError("--data cifar10 needs --data-root (torchvision's CIFAR-10 folder)")
+        from torchvision.datasets import CIFAR10
+
+        parts = [CIFAR10(root, train=train, download=False) for train in (True, False)]
+        images = np.concatenate([p.data for p in parts])
+        labels = np.concatenate([np.asarray(p.targets, dtype=np.int64) for p in parts])
+    elif name == "imagefolder":
+        raise ValueError("raw pixels of --data imagefolder are not supported (images differ in size); "
+                         "pass --features FILE (from launch/extract.py) or --checkpoint FILE instead")
+    else:
+        raise ValueError(f"unknown --data {name!r}; raw pixels are available for {', '.join(PIXEL_DATASETS)}")
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0, labels.astype(np.int64)
+
+
+def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features and labels (or None) of an extracted ``.npz``, checked for shape, length and NaN/Inf."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"features file {path} does not exist; write it with launch/extract.py")
+    with np.load(path, allow_pickle=False) as f:
+        if "features" not in f:
+            raise KeyError(f"{path} has no 'features' array (it holds {sorted(f.files)})")
+        features = f["features"]
+        labels = f["labels"] if "labels" in f else None
+        extras = {name: f[name] for name in ("index", "keys") if name in f}
+    features = check_features(features, what=f"{path} features")
+    for name, arr in [("labels", labels), *extras.items()]:
+        if arr is not None and len(arr) != len(features):
+            raise ValueError(f"{path}: 'features' has {len(features)} rows but '{name}' has {len(arr)}; "
+                             "the file is inconsistent, re-run launch/extract.py")
+    if labels is not None:
+        labels = np.asarray(labels).astype(np.int64).ravel()
+    return features, labels
+
+
+def checkpoint_features(checkpoint: str, name: str, root: str | None,
+                        limit: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features of a training checkpoint or exported backbone, with the engine's deterministic transform."""
+    from deepcluster.features import extract_for_checkpoint
+
+    features, labels = extract_for_checkpoint(checkpoint, name, root, limit=limit)
+    features = check_features(features, what=f"features of {checkpoint}")
+    if labels is not None and len(labels) != len(features):
+        raise ValueError(f"{checkpoint}: {len(features)} feature rows but {len(labels)} labels")
+    return features, labels
+
+
+def take_subset(features: np.ndarray, labels: np.ndarray | None, limit: int | None,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """A fixed random subset of ``limit`` rows (the same for every run and method), in original order."""
+    if limit is None or limit >= len(features):
+        return features, labels
+    if limit < 1:
+        raise ValueError(f"--limit must be positive, got {limit}")
+    rows = np.sort(np.random.default_rng(seed).permutation(len(features))[:limit])
+    return features[rows], (labels[rows] if labels is not None else None)
+
+
+def load_inputs(data: str, data_root: str | None, features_file: str | None, checkpoint: str | None,
+                limit: int | None) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Features, labels (or None) and a one-line description of where they came from."""
+    if features_file and checkpoint:
+        raise ValueError("pass either --features or --checkpoint, not both")
+    if features_file:
+        x, y = load_features_file(features_file)
+        source = f"features file {features_file}"
+    elif checkpoint:
+        x, y = checkpoint_features(checkpoint, data, data_root, limit)
+        source = f"checkpoint {checkpoint} on {data}"
+    else:
+        x, y = raw_pixels(data, data_root)
+        source = f"raw pixels of {data}"
+    x, y = take_subset(x, y, limit)
+    return x, y, source

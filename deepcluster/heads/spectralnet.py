@@ -1,0 +1,185 @@
+"""SpectralNet (Shaham et al., ICLR 2018): a network that learns the spectral embedding, so new points
+can be embedded (and clustered) without recomputing eigenvectors.
+
+The net maps x to K tanh units followed by an orthonormalisation layer: on a batch Y (m x K), with
+Y^T Y = L L^T (Cholesky), the layer is Y -> sqrt(m) Y L^-T, so that (1/m) Y~^T Y~ = I (Sec. 3.1). Training
+alternates an orthonormalisation step (recompute L on one batch, no gradient) and a gradient step on another
+batch for the spectral loss (1/m^2) sum_ij W_ij ||y~_i - y~_j||^2 (eq. 2), with W a k-nearest-neighbour
+Gaussian affinity whose scale is the median distance to the ``scale_neighbor``-th neighbour (the TF release).
+Optionally W is computed in the output space of a Siamese net trained on nearest-neighbour pairs (Sec. 4.1).
+Like the paper's MNIST runs, it works on autoencoder codes by default. Final labels: k-means on the embedding.
+
+Cholesky fails on rank-deficient batches (collapsed outputs, K larger than the batch's rank); we then retry
+with growing jitter and finally use an eigenvalue-floored inverse square root, which always exists.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import faiss
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .ae_kmeans import AutoencoderHead
+from .autoencoder import apply_in_batches, mlp
+from .base import check_finite
+from .kmeans import kmeans_centroids, nearest_centroid
+
+
+def orthonormaliser(y: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """Matrix A (K, K) with (1/m) (yA)^T (yA) = I, and how it was obtained ('cholesky', 'jitter', 'eigh')."""
+    check_finite("SpectralNet output", y, "lower lr (the network diverged)")
+    m, k = y.shape
+    gram = y.double().T @ y.double()
+    scale = float(gram.diagonal().mean().clamp_min(1e-30))
+    eye = torch.eye(k, dtype=gram.dtype, device=y.device)
+    for attempt, jitter in enumerate((0.0, 1e-10, 1e-8, 1e-6)):
+        chol, info = torch.linalg.cholesky_ex(gram + jitter * scale * eye)
+        if int(info) == 0:
+            inv_l = torch.linalg.solve_triangular(chol, eye, upper=False)
+            a = math.sqrt(m) * inv_l.T
+            if torch.isfinite(a).all():
+                return a.to(y.dtype), "cholesky" if attempt == 0 else "jitter"
+    # Rank-deficient batch: symmetric inverse square root with the small eigenvalues floored.
+    evals, evecs = torch.linalg.eigh(gram)
+    inv_sqrt = evals.clamp_min(1e-6 * scale).rsqrt()
+    return (math.sqrt(m) * (evecs * inv_sqrt) @ evecs.T).to(y.dtype), "eigh"
+
+
+def knn_gaussian_affinity(h: torch.Tensor, n_neighbors: int, scale_neighbor: int) -> torch.Tensor:
+    """Symmetric affinity W: exp(-d^2 / (2 sigma^2)) on each point's k nearest neighbours, 0 elsewhere."""
+    n_neighbors = min(n_neighbors, len(h) - 1)
+    d2 = torch.cdist(h, h).pow(2)
+    d2.fill_diagonal_(float("inf"))
+    nb_d2, nb_idx = d2.topk(n_neighbors, dim=1, largest=False)
+    sigma2 = nb_d2[:, min(scale_neighbor, n_neighbors) - 1].median().clamp_min(1e-12)
+    w = torch.zeros_like(d2).scatter_(1, nb_idx, torch.exp(-nb_d2 / (2 * sigma2)))
+    return (w + w.T) / 2
+
+
+def train_siamese(x: torch.Tensor, net: nn.Module, *, n_neighbors: int, iters: int, batch_size: int, lr: float,
+                  generator: torch.Generator, progress: bool) -> None:
+    """Contrastive loss: nearest neighbours (exact faiss k-NN) are pulled together, random pairs pushed to
+    at least margin 1 apart (Hadsell et al. 2006), so distances in the output reflect the data's manifold."""
+    x_np = x.cpu().numpy()
+    index = faiss.IndexFlatL2(x_np.shape[1])
+    index.add(x_np)
+    _, nbrs = index.search(x_np, n_neighbors + 1)
+    nbrs = torch.from_numpy(nbrs[:, 1:]).to(x.device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in tqdm(range(iters), desc="siamese", disable=not progress, leave=False):
+        anchor = torch.randint(len(x), (batch_size,), generator=generator).to(x.device)
+        pick = torch.randint(n_neighbors, (batch_size,), generator=generator).to(x.device)
+        positive = nbrs[anchor, pick]
+        negative = torch.randint(len(x), (batch_size,), generator=generator).to(x.device)
+        za, zp, zn = net(x[anchor]), net(x[positive]), net(x[negative])
+        d_neg = (za - zn).norm(dim=1)
+        loss = (za - zp).pow(2).sum(1).mean() + torch.relu(1.0 - d_neg).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+class SpectralNet(AutoencoderHead):
+    method = "spectralnet"
+
+    def __init__(self, k: int, seed: int = 0, use_autoencoder: bool = True, hidden: tuple[int, ...] = (512, 512, 256),
+                 iters: int = 1500, batch_size: int = 1024, lr: float = 1e-3, n_neighbors: int = 5,
+                 scale_neighbor: int = 2, siamese: bool = False, siamese_iters: int = 2000, n_init: int = 10,
+                 **ae_params: Any) -> None:
+        super().__init__(k, seed, use_autoencoder=bool(use_autoencoder), hidden=[int(h) for h in hidden],
+                         iters=int(iters), batch_size=int(batch_size), lr=float(lr), n_neighbors=int(n_neighbors),
+                         scale_neighbor=int(scale_neighbor), siamese=bool(siamese), siamese_iters=int(siamese_iters),
+                         n_init=int(n_init), **ae_params)
+        self.net: nn.Sequential | None = None
+        self.siamese_net: nn.Sequential | None = None
+        self.ortho: torch.Tensor | None = None
+        self.centroids: np.ndarray | None = None
+        self.in_mean: torch.Tensor | None = None
+        self.in_scale: torch.Tensor | None = None
+
+    def _build(self, in_dim: int) -> None:
+        p = self.params
+        self.net = nn.Sequential(mlp([in_dim, *p["hidden"], self.k]), nn.Tanh()).to(self.device)
+        if p["siamese"]:
+            self.siamese_net = mlp([in_dim, *p["hidden"], self.k]).to(self.device)
+
+    def _inputs(self, x: np.ndarray) -> torch.Tensor:
+        """What the net sees: autoencoder codes or the features, centred and scaled to unit mean variance."""
+        h = apply_in_batches(self.ae.encoder, self._tensor(x)) if self.ae is not None else self._tensor(x)
+        return (h - self.in_mean) / self.in_scale
+
+    def embed(self, features: np.ndarray) -> np.ndarray:
+        """The orthonormalised spectral embedding (N, K) of new points."""
+        return (apply_in_batches(self.net, self._inputs(features)) @ self.ortho).cpu().numpy()
+
+    def _fit(self, x_np: np.ndarray) -> None:
+        p = self.params
+        self.ae = self._pretrain_autoencoder(x_np) if p["use_autoencoder"] else None
+        raw = apply_in_batches(self.ae.encoder, self._tensor(x_np)) if self.ae is not None else self._tensor(x_np)
+        self.in_mean = raw.mean(dim=0)
+        self.in_scale = raw.var(dim=0).mean().sqrt().clamp_min(1e-12).reshape(())
+        h = (raw - self.in_mean) / self.in_scale
+        self._build(h.shape[1])
+        generator = torch.Generator().manual_seed(self.seed + 4)
+        m = min(p["batch_size"], len(h))
+        if self.siamese_net is not None:
+            train_siamese(h, self.siamese_net, n_neighbors=p["n_neighbors"], iters=p["siamese_iters"],
+                          batch_size=128, lr=p["lr"], generator=generator, progress=self.progress)
+            self.siamese_net.eval()
+        opt = torch.optim.Adam(self.net.parameters(), lr=p["lr"])
+        methods: dict[str, int] = {}
+        bar = tqdm(range(p["iters"]), desc="spectralnet", disable=not self.progress, leave=False)
+        for _ in bar:
+            with torch.no_grad():  # orthonormalisation step on one batch
+                ob = torch.randperm(len(h), generator=generator)[:m].to(self.device)
+                ortho, how = orthonormaliser(self.net(h[ob]))
+                methods[how] = methods.get(how, 0) + 1
+            gb = torch.randperm(len(h), generator=generator)[:m].to(self.device)  # gradient step on another
+            with torch.no_grad():
+                space = self.siamese_net(h[gb]) if self.siamese_net is not None else h[gb]
+                w = knn_gaussian_affinity(space, p["n_neighbors"], p["scale_neighbor"])
+            y = self.net(h[gb]) @ ortho
+            loss = (w * torch.cdist(y, y).pow(2)).sum() / m**2
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+        check_finite("SpectralNet loss", loss.detach(), "lower lr")
+        # Final orthonormalisation on the whole set, then k-means on the embedding.
+        self.ortho, how = orthonormaliser(apply_in_batches(self.net, h))
+        methods[how] = methods.get(how, 0) + 1
+        self.info.update(spectralnet_ortho=methods)
+        self.centroids = kmeans_centroids(self.embed(x_np), self.k, n_init=p["n_init"], seed=self.seed)
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        return nearest_centroid(self.embed(x), self.centroids)
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        if self.ae is not None:
+            out.update({f"ae.{k}": v for k, v in self.ae.state_dict().items()})
+        if self.siamese_net is not None:
+            out.update({f"siamese.{k}": v for k, v in self.siamese_net.state_dict().items()})
+        return {**out, "ortho": self.ortho, "centroids": torch.from_numpy(self.centroids),
+                "in_mean": self.in_mean, "in_scale": self.in_scale}
+
+    def _restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.ae = None
+        if self.params["use_autoencoder"]:
+            self.ae = self._new_autoencoder().to(self.device)
+            self.ae.load_state_dict(part("ae."))
+        in_dim = self.params["code_dim"] if self.ae is not None else self.input_dim
+        self._build(in_dim)
+        self.net.load_state_dict(part("net."))
+        if self.siamese_net is not None:
+            self.siamese_net.load_state_dict(part("siamese."))
+        self.ortho, self.centroids = tensors["ortho"].to(self.device), tensors["centroids"].numpy()
+        self.in_mean, self.in_scale = tensors["in_mean"].to(self.device), tensors["in_scale"].to(self.device)

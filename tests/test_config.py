@@ -1,0 +1,54 @@
+import pytest
+
+from conftest import REPO, run_train
+from deepcluster.config import ConfigError, check_against_data, load_config
+
+
+def test_defaults_recipe_and_dotted_overrides(tmp_path):
+    cfg = load_config(REPO / "configs" / "fashion_mnist.yaml", [f"run_dir={tmp_path}", "train.lr=0.1", "cluster.k=50", "data.limit=500"])
+    assert (cfg.train.lr, cfg.cluster.k, cfg.data.limit, cfg.model.arch) == (0.1, 50, 500, "compact")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lrr=0.1", "unknown config key 'train.lrr'; valid keys under 'train': amp, batch_size"),
+        ("bogus=1", "unknown config key 'bogus'"),
+        ("model.arch=vgg16", "model.arch='vgg16' is not supported; choose one of: compact, alexnet, resnet18, resnet50"),
+        ("data.name=svhn", "data.name='svhn' is not supported"),
+        ("train.lr=fast", "train.lr='fast' must be of type float"),
+        ("train.lr=0", "train.lr=0.0 must be > 0"),
+        ("cluster.k=1", "cluster.k=1 must be >= 2"),
+        ("train.batch_size=0", "train.batch_size=0 must be >= 1"),
+        ("data.crop_min_scale=1.5", "data.crop_min_scale=1.5 must be in (0, 1]"),
+        ("train", "not of the form key.sub=value"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key(tmp_path, override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f"run_dir={tmp_path}", override])
+    assert message in str(err.value)
+
+
+def test_imagefolder_needs_a_root(tmp_path):
+    with pytest.raises(ConfigError, match="data.name=imagefolder needs data.root"):
+        load_config(None, [f"run_dir={tmp_path}", "data.name=imagefolder"])
+
+
+def test_k_larger_than_dataset_and_pca_larger_than_features_are_refused():
+    cfg = load_config(None, ["run_dir=x", "cluster.k=500", "cluster.pca_dim=64"])
+    with pytest.raises(ConfigError, match="cluster.k=500 is larger than the 300 samples"):
+        check_against_data(cfg, n_samples=300, feature_dim=256)
+    cfg = load_config(None, ["run_dir=x", "cluster.k=10", "cluster.pca_dim=512"])
+    with pytest.raises(ConfigError, match="cluster.pca_dim=512 exceeds the 256-d features"):
+        check_against_data(cfg, n_samples=3000, feature_dim=256)
+
+
+def test_launcher_refuses_before_any_work(tmp_path, fashion_mnist_root):
+    run_dir = tmp_path / "run"
+    proc = run_train([f"run_dir={run_dir}", "data.limit=50", "cluster.k=100"])
+    assert proc.returncode == 2
+    assert "cluster.k=100 is larger than the 50 samples" in proc.stderr
+    assert not run_dir.exists(), "nothing may be written for a refused config"
+    proc = run_train([f"run_dir={run_dir}", "train.epochz=3"])
+    assert proc.returncode == 2 and "unknown config key 'train.epochz'" in proc.stderr
