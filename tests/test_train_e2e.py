@@ -41,7 +41,10 @@ def test_two_epochs_on_fashion_mnist_through_torchrun(tmp_path, fashion_mnist_ro
     assert state["epoch"] == 1 and state["assignments"].shape == (1200,)
     assert not any(k.startswith("module.") for k in state["model"])
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
-    assert "acc" in yaml.safe_load((run_dir / "eval.json").read_text())["kmeans_k_classes"]
+    scores = json.loads((run_dir / "eval.json").read_text())
+    assert scores["random_init"]["epochs_trained"] == 0 and scores["final"]["epochs_trained"] == 2
+    assert 0.1 < scores["final"]["acc"] <= 1.0
+    assert "features scored by k-means" in proc.stdout
 
 
 @pytest.mark.slow

@@ -64,3 +64,22 @@ class TensorBoardLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def summary_table(rows: list[dict[str, Any]], evaluation: dict[str, Any]) -> str:
+    """The text printed at the end of a run: per-epoch curves, then the label scores of the features."""
+    def cell(value, width, spec=".3f"):
+        return f"{'-' if value is None else format(value, spec):>{width}}"
+
+    lines = ["", "epoch  kmeans_loss  train_loss  nmi_prev  nmi_labels  acc_labels  empty  epoch_s"]
+    for r in rows:
+        seconds = r["time_extract_s"] + r["time_cluster_s"] + r["time_train_s"]
+        lines.append(f"{r['epoch']:5d}  {cell(r['kmeans_loss'], 11, '.1f')}  {cell(r['train_loss'], 10)}  "
+                     f"{cell(r['nmi_prev'], 8)}  {cell(r['nmi_labels'], 10)}  {cell(r['acc_labels'], 10)}  "
+                     f"{r['n_empty']:5d}  {seconds:7.1f}")
+    if evaluation:
+        lines += ["", "features scored by k-means with k = #classes:   ACC     NMI     ARI"]
+        for name, s in evaluation.items():
+            label = f"{name} (after {s['epochs_trained']} epochs)"
+            lines.append(f"  {label:<46}{s['acc']:.3f}   {s['nmi']:.3f}   {s['ari']:.3f}")
+    return "\n".join(lines)

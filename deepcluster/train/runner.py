@@ -8,13 +8,13 @@ run repeats an uninterrupted one exactly.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import dist
@@ -30,7 +30,7 @@ from ..sampling import rank_slice, uniform_cluster_indices
 from ..visualize import cluster_grid
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .epoch import train_one_epoch
-from .run_log import MetricsLog, TensorBoardLog
+from .run_log import MetricsLog, TensorBoardLog, summary_table
 from .run_state import build_optimizer, capture_rng, check_resume_compatible, reset_top_layer, restore_rng
 
 log = logging.getLogger("deepcluster")
@@ -100,6 +100,8 @@ def run(cfg: Config) -> list[dict]:
             features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
             _sync(device)
             time_extract = time.perf_counter() - t0
+            if dist.is_main() and epoch == 0 and labelled:  # epoch-0 features: the random-init network's
+                _record_eval(run_dir, "random_init", features, valid, source.labels, cfg)
             t0 = time.perf_counter()
             labels_tensor = torch.empty(len(source), dtype=torch.int64)
             if dist.is_main():
@@ -148,17 +150,35 @@ def run(cfg: Config) -> list[dict]:
 
     # ---------------- final evaluation, summary ----------------
     rows = metrics_log.read() if dist.is_main() else []
-    if labelled and cfg.train.epochs > 0:
+    if labelled:
         features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
         if dist.is_main():
-            scores = kmeans_label_scores(features[valid], source.labels[valid], cfg.cluster.pca_dim, seed=cfg.seed)
-            (run_dir / "eval.json").write_text(yaml.safe_dump({"kmeans_k_classes": scores}))
-            log.info("final features, k-means with k=#classes: ACC %.3f  NMI %.3f  ARI %.3f",
-                     scores["acc"], scores["nmi"], scores["ari"])
+            _record_eval(run_dir, "final", features, valid, source.labels, cfg)
+    if dist.is_main():
+        print(summary_table(rows, _read_eval(run_dir)), flush=True)
     if tensorboard is not None:
         tensorboard.close()
     dist.barrier()
     return rows
+
+
+def _read_eval(run_dir: Path) -> dict:
+    path = run_dir / "eval.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _record_eval(run_dir: Path, name: str, features, valid, labels, cfg: Config) -> None:
+    """k-means with k = #classes on the features, scored against labels, kept in eval.json."""
+    scores = kmeans_label_scores(features[valid], labels[valid], cfg.cluster.pca_dim, seed=cfg.seed)
+    results = _read_eval(run_dir)
+    results[name] = {**scores, "epochs_trained": int(_epochs_done(run_dir))}
+    (run_dir / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
+    log.info("%s features, k-means with k=#classes: ACC %.3f  NMI %.3f  ARI %.3f",
+             name, scores["acc"], scores["nmi"], scores["ari"])
+
+
+def _epochs_done(run_dir: Path) -> int:
+    return len(MetricsLog(run_dir / "metrics.jsonl").read())
 
 
 def _cluster_metrics(assignments, previous, labels, k, recluster) -> dict:
