@@ -41,3 +41,11 @@ def extract_features(
     if features is None:
         return None, None
     return features.cpu().numpy(), mask.cpu().numpy().astype(bool)
+
+
+def extract_for_checkpoint(checkpoint: str, data_name: str, data_root: str | None, limit: int | None = None):
+    """Features (N, d) float32 and labels (or None) of a dataset, from a training checkpoint or an
+    exported backbone directory, with the engine's eval transform. See ``deepcluster.pretrained``."""
+    from .pretrained import extract_for_checkpoint as extract
+
+    return extract(checkpoint, data_name, data_root, limit)
