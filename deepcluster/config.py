@@ -22,6 +22,7 @@ ARCHS = ("compact", "alexnet", "resnet18", "resnet50")
 SPLITS = ("all", "train", "test")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 TOGGLES = ("auto", "on", "off")
+CLUSTER_MODES = ("gather", "distributed")
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,8 @@ class ClusterConfig:
     pca_dim: int = 64  # PCA-whitened dimension fed to k-means
     niter: int = 20  # k-means iterations (paper: 20)
     reassign_every: int = 1  # re-cluster every N epochs (paper: 1)
+    mode: str = "gather"  # gather: k-means on rank 0; distributed: features stay sharded over ranks
+    pca_sample: int = 100000  # distributed mode: points sampled over all ranks to fit the PCA
 
 
 @dataclass
@@ -226,6 +229,7 @@ def validate(cfg: Config) -> None:
     _choice("data.split", cfg.data.split, SPLITS)
     _choice("model.arch", cfg.model.arch, ARCHS)
     _choice("train.amp", cfg.train.amp, AMP_MODES)
+    _choice("cluster.mode", cfg.cluster.mode, CLUSTER_MODES)
     _choice("train.channels_last", cfg.train.channels_last, TOGGLES)
     if cfg.data.name == "imagefolder" and not cfg.data.root:
         raise ConfigError("data.name=imagefolder needs data.root=<folder of images>")
@@ -241,6 +245,7 @@ def validate(cfg: Config) -> None:
     _positive("cluster.pca_dim", cfg.cluster.pca_dim)
     _positive("cluster.niter", cfg.cluster.niter)
     _positive("cluster.reassign_every", cfg.cluster.reassign_every)
+    _positive("cluster.pca_sample", cfg.cluster.pca_sample, cfg.cluster.pca_dim + 1)
     _positive("train.epochs", cfg.train.epochs)
     _positive("train.batch_size", cfg.train.batch_size)
     _positive("train.workers", cfg.train.workers, 0)

@@ -45,12 +45,32 @@ def init_distributed(timeout_minutes: float = 60.0) -> torch.device:
     if use_cuda:
         torch.cuda.set_device(device)
     if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not is_distributed():
+        timeout = datetime.timedelta(minutes=timeout_minutes)
         dist.init_process_group(
             backend="nccl" if use_cuda else "gloo",
-            timeout=datetime.timedelta(minutes=timeout_minutes),
+            timeout=timeout,
             device_id=device if use_cuda else None,
+            **_restart_scoped_store(timeout),
         )
     return device
+
+
+def _restart_scoped_store(timeout: datetime.timedelta) -> dict:
+    """Under torchrun, a store namespace per restart round.
+
+    torchrun's agent keeps one TCPStore across ``--max-restarts`` rounds; with the default namespace a
+    restarted rank can read the previous round's peer addresses and fail with "Connection refused"
+    (pytorch/pytorch#167288). Keys scoped by TORCHELASTIC_RESTART_COUNT cannot be stale.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return {}
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, timeout=timeout)
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return {
+        "store": dist.PrefixStore(f"deepcluster/restart_{restart}", store),
+        "rank": int(os.environ["RANK"]),
+        "world_size": int(os.environ["WORLD_SIZE"]),
+    }
 
 
 def shutdown() -> None:
@@ -76,12 +96,32 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def gather_rows_to_main(local: torch.Tensor, total_rows: int) -> torch.Tensor | None:
-    """Concatenate each rank's contiguous block of rows on rank 0, in rank order.
+def all_gather_varlen(local: torch.Tensor) -> torch.Tensor:
+    """Concatenation, in rank order, of every rank's rows (blocks may differ in length), on all ranks."""
+    if not is_distributed():
+        return local
+    world = world_size()
+    lengths = torch.zeros(world, dtype=torch.int64, device=local.device)
+    lengths[rank()] = len(local)
+    all_reduce_sum(lengths)
+    block = int(lengths.max())
+    padded = local.new_zeros((block, *local.shape[1:]))
+    padded[: len(local)] = local
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:n] for part, n in zip(parts, lengths.tolist())])
 
-    Rank r holds rows ``shard_bounds(total_rows, r, W)``; blocks differ by at most one row, so they are
-    padded to equal length for the collective and the padding is cut off again. Returns the assembled
-    (total_rows, ...) tensor on rank 0 and None elsewhere.
+
+def all_gather_rows(local: torch.Tensor) -> torch.Tensor:
+    """Each rank's contiguous block (``shard_bounds``) assembled in dataset order, on every rank."""
+    return all_gather_varlen(local)
+
+
+def gather_rows_to_main(local: torch.Tensor, total_rows: int) -> torch.Tensor | None:
+    """Each rank's contiguous block of rows (``shard_bounds``) assembled on rank 0; None elsewhere.
+
+    Only rank 0 ever holds all N rows (NCCL lacks a plain gather, so there every rank receives them
+    and the others drop them at once).
     """
     if not is_distributed():
         return local
@@ -89,17 +129,16 @@ def gather_rows_to_main(local: torch.Tensor, total_rows: int) -> torch.Tensor | 
     block = -(-total_rows // world)
     padded = local.new_zeros((block, *local.shape[1:]))
     padded[: len(local)] = local
-    # gloo has gather; NCCL only since recent versions and needs device tensors, all_gather works on both.
-    parts = [torch.empty_like(padded) for _ in range(world)] if is_main() else None
     if dist.get_backend() == "nccl":
         parts = [torch.empty_like(padded) for _ in range(world)]
         dist.all_gather(parts, padded)
     else:
+        parts = [torch.empty_like(padded) for _ in range(world)] if is_main() else None
         dist.gather(padded, parts, dst=0)
     if not is_main():
         return None
-    blocks = [part[: hi - lo] for part, (lo, hi) in zip(parts, (shard_bounds(total_rows, r, world) for r in range(world)))]
-    return torch.cat(blocks)
+    bounds = [shard_bounds(total_rows, r, world) for r in range(world)]
+    return torch.cat([part[: hi - lo] for part, (lo, hi) in zip(parts, bounds)])
 
 
 def shard_bounds(total: int, shard: int, shards: int) -> tuple[int, int]:
@@ -107,3 +146,16 @@ def shard_bounds(total: int, shard: int, shards: int) -> tuple[int, int]:
     base, extra = divmod(total, shards)
     lo = shard * base + min(shard, extra)
     return lo, lo + base + (1 if shard < extra else 0)
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP syncs buffers at the start of each training forward, but every rank then updates its own
+    running statistics; before eval-mode feature extraction all ranks must use the same ones (those
+    the checkpoint holds), or features depend on the rank a sample landed on.
+    """
+    if not is_distributed():
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src)

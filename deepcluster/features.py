@@ -13,13 +13,14 @@ from .runtime import Runtime, progress
 
 @torch.no_grad()
 def extract_features(
-    net: DeepClusterNet, source: ImageSource, runtime: Runtime, batch_size: int, workers: int
+    net: DeepClusterNet, source: ImageSource, runtime: Runtime, batch_size: int, workers: int, gather: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Features of every sample with the deterministic eval transform, in eval mode.
 
     Rank r extracts the contiguous block ``shard_bounds(N, r, W)``, so the assembled array is
     index-aligned with the dataset with no duplicates and no drops. Rank 0 receives the (N, d) float32
     features and an (N,) bool mask that is False for files that could not be decoded; other ranks None.
+    With ``gather=False`` every rank returns only its own block (distributed clustering).
     """
     n = len(source)
     lo, hi = dist.shard_bounds(n, dist.rank(), dist.world_size())
@@ -34,6 +35,8 @@ def extract_features(
         local[idx - lo] = feats.float().cpu()
         valid[idx - lo] = 1
     net.train(was_training)
+    if not gather:
+        return local.numpy(), valid.numpy().astype(bool)
     if runtime.device.type == "cuda":  # NCCL collectives need device tensors
         local, valid = local.to(runtime.device), valid.to(runtime.device)
     features = dist.gather_rows_to_main(local, n)

@@ -6,26 +6,39 @@ import faiss
 import numpy as np
 
 
-def pca_whiten(features: np.ndarray, dim: int) -> np.ndarray:
-    """Project onto the top ``dim`` principal axes and scale each to unit variance.
+def fit_whitening(sample: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit PCA whitening on ``sample``; returns (A, b) so that ``x @ A.T + b`` is whitened.
 
-    faiss's ``PCAMatrix(eigen_power=-0.5)`` divides by the square root of the eigenvalues of the
-    *unnormalised* scatter matrix, so its output has covariance I/n; we multiply by sqrt(n) to return
-    identity covariance. ``epsilon`` keeps dead (zero-variance) directions from blowing up.
+    faiss finds the principal axes (``PCAMatrix`` without eigen power); each projected axis is then
+    divided by its standard deviation on the sample. Dividing by faiss's eigenvalues instead breaks on
+    rank-deficient features (dead ReLU units give tiny negative eigenvalues and NaNs): here a direction
+    with no variance is zeroed rather than blown up. The pair is small (dim × d), so distributed
+    clustering fits it once and broadcasts it.
     """
-    x = np.ascontiguousarray(features, dtype=np.float32)
+    x = np.ascontiguousarray(sample, dtype=np.float32)
     n, d = x.shape
     if dim > d:
         raise ValueError(f"cannot PCA {d}-d features to {dim} dimensions; choose cluster.pca_dim <= {d}")
     if n <= dim:
         raise ValueError(f"PCA to {dim} dimensions needs more than {dim} points, got {n}")
     if not np.isfinite(x).all():
-        raise ValueError("features contain NaN or Inf (diverged training?); lower train.lr or enable amp=off")
-    pca = faiss.PCAMatrix(d, dim, -0.5)
-    n_train = min(n, pca.max_points_per_d * d)  # faiss trains on at most this many points
-    pca.epsilon = float(1e-6 * n_train * x.var(axis=0).mean() + 1e-12)
+        raise ValueError("features contain NaN or Inf (diverged training?); lower train.lr or set train.amp=off")
+    pca = faiss.PCAMatrix(d, dim)
     pca.train(x)
-    return pca.apply(x) * np.float32(np.sqrt(n_train))
+    rotation = faiss.vector_to_array(pca.A).reshape(-1, d)[:dim]
+    shift = faiss.vector_to_array(pca.b)[:dim]
+    std = (x @ rotation.T + shift).std(axis=0)
+    scale = np.where(std > 1e-6 * std.max(), 1.0 / np.maximum(std, 1e-30), 0.0)
+    return (rotation * scale[:, None]).astype(np.float32), (shift * scale).astype(np.float32)
+
+
+def apply_whitening(x: np.ndarray, matrix: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return (np.asarray(x, dtype=np.float32) @ matrix.T + bias).astype(np.float32)
+
+
+def pca_whiten(features: np.ndarray, dim: int) -> np.ndarray:
+    """Project onto the top ``dim`` principal axes, each scaled to unit variance."""
+    return apply_whitening(features, *fit_whitening(features, dim))
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-10) -> np.ndarray:

@@ -19,7 +19,7 @@ from .kmeans import kmeans_centroids, nearest_centroid
 
 # Chosen for Fashion-MNIST 70k on a small CPU: see benchmarks/heads/RESULTS.md for what they give.
 AE_DEFAULTS: dict[str, Any] = {"ae_hidden": [500, 500, 2000], "code_dim": 10, "ae_epochs": 20, "ae_lr": 1e-3,
-                               "ae_batch_size": 256}
+                               "ae_batch_size": 256, "ae_dropout": 0.0}
 
 
 class AutoencoderHead(ClusteringHead):
@@ -36,6 +36,8 @@ class AutoencoderHead(ClusteringHead):
         p = self.params
         settings = {"hidden": p["ae_hidden"], "code_dim": p["code_dim"], "epochs": p["ae_epochs"],
                     "lr": p["ae_lr"], "batch_size": p["ae_batch_size"]}
+        if p["ae_dropout"]:
+            settings["dropout"] = p["ae_dropout"]  # only when set, so caches of plain runs stay valid
         ae, info = pretrained_autoencoder(x, settings, seed=self.seed, device=self.device,
                                           cache_dir=self.ae_cache, progress=self.progress)
         self.info.update(info)

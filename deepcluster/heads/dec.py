@@ -68,6 +68,7 @@ class DEC(AutoencoderHead):
         order = torch.randperm(len(x), generator=generator)
         cursor = 0
         delta = float("nan")
+        step = 0
         self.info.update(dec_stopped="max_iter")
         bar = tqdm(range(p["max_iter"]), desc="dec", disable=not self.progress, leave=False)
         for step in bar:

@@ -90,10 +90,14 @@ class VaDE(AutoencoderHead):
         p = self.params
         return VaDEModel(self.input_dim, p["ae_hidden"], p["code_dim"], self.k).to(self.device)
 
-    @torch.no_grad()
     def _initialise(self, x: torch.Tensor, x_np: np.ndarray) -> None:
         """Copy the pretrained autoencoder in and fit the mixture prior on its codes."""
         ae = self._pretrain_autoencoder(x_np)
+        with torch.no_grad():
+            self._initialise_from(ae, x)
+
+    @torch.no_grad()
+    def _initialise_from(self, ae: nn.Module, x: torch.Tensor) -> None:
         m = self.model = self._new_model()
         m.body.load_state_dict(ae.encoder[:-1].state_dict())
         m.mu_head.load_state_dict(ae.encoder[-1].state_dict())
@@ -105,7 +109,9 @@ class VaDE(AutoencoderHead):
                               max_iter=100, random_state=self.seed).fit(codes)
         m.var_floor.fill_(1e-4 * code_var)
         m.mu_c.copy_(torch.from_numpy(gmm.means_).float())
-        m.logvar_c.copy_(torch.from_numpy(np.log(np.maximum(gmm.covariances_ - 1e-4 * code_var, 1e-8 * code_var))).float())
+        # var_c = floor + exp(logvar_c) must equal the GMM's variance at the start.
+        component_var = np.maximum(gmm.covariances_ - 1e-4 * code_var, 1e-8 * code_var)
+        m.logvar_c.copy_(torch.from_numpy(np.log(component_var)).float())
         # q(z|x) starts narrow (a tenth of the mean cluster variance): the codes stay where k-means saw them.
         nn.init.zeros_(m.logvar_head.weight)
         nn.init.constant_(m.logvar_head.bias, math.log(0.1 * float(gmm.covariances_.mean())))

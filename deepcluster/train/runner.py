@@ -18,27 +18,21 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import dist
-from ..cluster import cluster_features, epoch_seed
+from ..cluster import epoch_seed
 from ..config import Config, ConfigError, check_against_data, save_config
 from ..data import build_source, default_crop_min_scale
-from ..evaluation import kmeans_label_scores
-from ..features import extract_features
 from ..metrics import nmi, score_clustering
 from ..models import build_network
 from ..runtime import select_runtime
 from ..sampling import rank_slice, uniform_cluster_indices
 from ..visualize import cluster_grid
+from .clustering_step import cluster_dataset, sync_device, label_scores
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .epoch import train_one_epoch
 from .run_log import MetricsLog, TensorBoardLog, summary_table
 from .run_state import build_optimizer, capture_rng, check_resume_compatible, reset_top_layer, restore_rng
 
 log = logging.getLogger("deepcluster")
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run(cfg: Config) -> list[dict]:
@@ -91,41 +85,30 @@ def run(cfg: Config) -> list[dict]:
         row: dict = {"epoch": epoch}
         recluster = assignments is None or epoch % cfg.cluster.reassign_every == 0
 
-        # -- features of the whole dataset, then k-means on rank 0 --
+        # -- features of the whole dataset, k-means, assignments on every rank --
         time_extract = time_cluster = 0.0
-        n_empty, kmeans_loss, previous, clustering = 0, None, assignments, None
+        n_empty, kmeans_loss, previous, clusters = 0, None, assignments, None
         if recluster:
-            _sync(device)
-            t0 = time.perf_counter()
-            features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
-            _sync(device)
-            time_extract = time.perf_counter() - t0
-            if dist.is_main() and epoch == 0 and labelled:  # epoch-0 features: the random-init network's
-                _record_eval(run_dir, "random_init", features, valid, source.labels, cfg)
-            t0 = time.perf_counter()
-            labels_tensor = torch.empty(len(source), dtype=torch.int64)
-            if dist.is_main():
-                if (~valid).sum() > known_unreadable:
-                    known_unreadable = _report_unreadable(source, valid, run_dir)
-                clustering = cluster_features(features, valid, cfg.cluster.k, cfg.cluster.pca_dim,
-                                              cfg.cluster.niter, cfg.seed, epoch, runtime.kmeans_backend)
-                labels_tensor = torch.from_numpy(clustering.assignments)
-                n_empty, kmeans_loss = clustering.n_empty, clustering.loss
-            broadcast = labels_tensor.to(device) if device.type == "cuda" else labels_tensor
-            assignments = dist.broadcast_tensor(broadcast).cpu().numpy()
-            time_cluster = time.perf_counter() - t0
+            clusters = cluster_dataset(net, source, runtime, cfg, epoch)
+            assignments = clusters.assignments
+            time_extract, time_cluster = clusters.time_extract_s, clusters.time_cluster_s
+            n_empty, kmeans_loss = clusters.n_empty, clusters.loss
+            if epoch == 0 and labelled:  # epoch-0 features are those of the random-init network
+                _record_eval(run_dir, "random_init", label_scores(net, source, runtime, cfg, clusters))
+            if dist.is_main() and (~clusters.valid).sum() > known_unreadable:
+                known_unreadable = _report_unreadable(source, clusters.valid, run_dir)
             reset_top_layer(net, optimizer, torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, stream=4)))
 
         # -- one epoch on pseudo-labels sampled uniformly over clusters --
         indices = rank_slice(uniform_cluster_indices(assignments, cfg.seed, epoch), dist.rank(), dist.world_size())
-        _sync(device)
+        sync_device(device)
         t0 = time.perf_counter()
         train_loss, seen = train_one_epoch(
             model, source, indices, assignments, optimizer, runtime, cfg.train.batch_size, cfg.train.workers,
             seed=epoch_seed(cfg.seed, epoch, stream=20 + dist.rank()), crop_min_scale=crop_min_scale,
             flip=cfg.data.flip, scaler=scaler,
         )
-        _sync(device)
+        sync_device(device)
         time_train = time.perf_counter() - t0
 
         # -- metrics, checkpoint, logs (rank 0) --
@@ -143,7 +126,7 @@ def run(cfg: Config) -> list[dict]:
             metrics_log.append(row)
             if tensorboard is not None:
                 sizes = np.bincount(assignments[assignments >= 0], minlength=cfg.cluster.k)
-                grid = _grid(source, clustering, cfg, epoch) if clustering is not None else None
+                grid = _grid(source, clusters, cfg, epoch) if clusters is not None else None
                 tensorboard.epoch(row, sizes, grid)
             log.info(_format_row(row))
         dist.barrier()
@@ -151,9 +134,7 @@ def run(cfg: Config) -> list[dict]:
     # ---------------- final evaluation, summary ----------------
     rows = metrics_log.read() if dist.is_main() else []
     if labelled:
-        features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
-        if dist.is_main():
-            _record_eval(run_dir, "final", features, valid, source.labels, cfg)
+        _record_eval(run_dir, "final", label_scores(net, source, runtime, cfg))
     if dist.is_main():
         print(summary_table(rows, _read_eval(run_dir)), flush=True)
     if tensorboard is not None:
@@ -167,9 +148,10 @@ def _read_eval(run_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _record_eval(run_dir: Path, name: str, features, valid, labels, cfg: Config) -> None:
-    """k-means with k = #classes on the features, scored against labels, kept in eval.json."""
-    scores = kmeans_label_scores(features[valid], labels[valid], cfg.cluster.pca_dim, seed=cfg.seed)
+def _record_eval(run_dir: Path, name: str, scores: dict | None) -> None:
+    """k-means (k = #classes) scores of the features against labels, kept in eval.json (rank 0)."""
+    if scores is None:
+        return
     results = _read_eval(run_dir)
     results[name] = {**scores, "epochs_trained": int(_epochs_done(run_dir))}
     (run_dir / "eval.json").write_text(json.dumps(results, indent=2) + "\n")

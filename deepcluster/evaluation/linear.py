@@ -1,0 +1,286 @@
+"""Linear probes on a frozen backbone: DeepCluster's eval_linear protocol (Caron et al. 2018, Sec. 4.2).
+
+The backbone stays in eval mode (BatchNorm uses its running statistics) and is never updated; one linear
+classifier per probed layer (pooled as in ``layers.py``) is trained on the labelled train split with SGD,
+momentum 0.9, lr 0.01 decayed as lr0 / sqrt(1 + lr0·wd·t) (t = step), weight decay 1e-4, and scored on
+the test split (top-1; top-5 with >= 5 classes). All probes share one backbone pass per batch.
+Afterwards every backbone tensor, BN running statistics included, is compared with a snapshot taken
+before training: a probe that moved the backbone is not a linear probe, so that fails loudly.
+
+Under torchrun each global batch is split over the ranks and the probe gradients are summed across
+ranks before the step, so N processes compute the same update as one process with the same global batch.
+Unlike the reference (whose saved "classifier" holds the backbone), the classifiers are saved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from .. import dist
+from ..config import ConfigError, TrainConfig
+from ..data import ImageSource, default_crop_min_scale
+from ..data.augment import random_resized_crop_flip
+from ..features import extract_features
+from ..pretrained import build_checked_source, data_config, load_pretrained
+from ..runtime import Runtime, progress, select_runtime
+from .knn import knn_accuracy
+from .layers import DEFAULT_TARGET_DIMS, LayerTaps
+
+log = logging.getLogger("deepcluster.eval")
+
+
+@dataclass
+class ProbeSettings:
+    layers: list[str] | None = None  # None: every layer of the architecture
+    epochs: int = 90  # protocol: 90
+    batch_size: int = 256  # global, split over ranks
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    augment: bool = True  # random-resized-crop + flip on the train split, as the protocol
+    target_dims: int = DEFAULT_TARGET_DIMS
+    knn_k: int = 20  # 0 disables the k-NN score
+    seed: int = 0
+    workers: int = 0
+    amp: str = "off"
+
+
+# ---------------------------------------------------------------------------------------------------
+# frozen-backbone guard
+# ---------------------------------------------------------------------------------------------------
+def frozen_snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of every parameter and buffer (BN running mean/var and batch counters included)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def assert_unchanged(module: nn.Module, snapshot: dict[str, torch.Tensor]) -> None:
+    current = module.state_dict()
+    changed = [k for k, v in snapshot.items() if k not in current or not torch.equal(current[k], v)]
+    if changed or module.training:
+        raise RuntimeError(f"the frozen backbone changed during probing ({len(changed)} tensors, e.g. {changed[:4]}; "
+                           f"training mode={module.training}); the probe result is invalid. Something put the "
+                           "backbone in train mode or gave its parameters to the optimizer")
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module.eval()
+
+
+# ---------------------------------------------------------------------------------------------------
+# probes, training, evaluation
+# ---------------------------------------------------------------------------------------------------
+def build_probes(dims: dict[str, int], n_classes: int, seed: int) -> nn.ModuleDict:
+    """One Linear(dims, classes) per layer, weights N(0, 0.01), bias 0, identical on every rank."""
+    generator = torch.Generator().manual_seed(seed)
+    probes = nn.ModuleDict({name: nn.Linear(d, n_classes) for name, d in dims.items()})
+    with torch.no_grad():
+        for probe in probes.values():
+            probe.weight.copy_(torch.randn(probe.weight.shape, generator=generator) * 0.01)
+            probe.bias.zero_()
+    return probes
+
+
+def protocol_lr(lr0: float, weight_decay: float, step: int) -> float:
+    return lr0 / math.sqrt(1.0 + lr0 * weight_decay * step)
+
+
+def _epoch_plan(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndarray, list[int]]:
+    """This rank's indices for the epoch (its share of every global batch, concatenated) and the
+    global size of each batch (the loss divisor, so ranks together compute the one-process mean)."""
+    world, rank = dist.world_size(), dist.rank()
+    if batch_size % world:
+        raise ConfigError(f"--batch-size {batch_size} is not divisible by the {world} processes; use a multiple")
+    order = np.random.default_rng([seed, epoch, 7]).permutation(n)
+    mine, sizes = [], []
+    for start in range(0, n, batch_size):
+        chunk = order[start:start + batch_size]
+        lo, hi = dist.shard_bounds(len(chunk), rank, world)
+        mine.append(chunk[lo:hi])
+        sizes.append(len(chunk))
+    return np.concatenate(mine), sizes
+
+
+def _sum_gradients_over_ranks(params: list[nn.Parameter]) -> None:
+    if dist.world_size() == 1:
+        return
+    flat = dist.all_reduce_sum(torch.cat([p.grad.flatten() for p in params]))
+    offset = 0
+    for p in params:
+        p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
+        offset += p.numel()
+
+
+def train_probes(taps: LayerTaps, probes: nn.ModuleDict, source: ImageSource, runtime: Runtime,
+                 s: ProbeSettings, crop_min_scale: float) -> list[dict]:
+    """SGD on the probes only; returns one row per epoch (mean train loss summed over layers, seconds)."""
+    params = list(probes.parameters())
+    optimizer = torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    labels = torch.as_tensor(source.labels, dtype=torch.int64)
+    world_batch = s.batch_size // dist.world_size()
+    step, history = 0, []
+    for epoch in range(s.epochs):
+        t0 = time.perf_counter()
+        indices, sizes = _epoch_plan(len(source), s.batch_size, s.seed, epoch)
+        generator = torch.Generator(device=runtime.device).manual_seed(s.seed * 1000 + epoch * 10 + dist.rank())
+        batches = iter(source.batches(indices, world_batch, train=s.augment, seed=s.seed + epoch, workers=s.workers))
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        probes.train()
+        taps.extractor.eval()
+        for global_size in progress(sizes, total=len(sizes), desc=f"probe epoch {epoch}"):
+            batch = next(batches, None)
+            if batch is None:  # this rank's share of the last batch is empty: contribute zero gradients
+                loss = sum(p.sum() * 0.0 for p in params)
+            else:
+                images, idx = batch
+                x = runtime.prepare(images, source.mean, source.std)
+                if s.augment and source.augment_on_device:
+                    x = random_resized_crop_flip(x, generator, crop_min_scale, flip=True)
+                with torch.no_grad(), runtime.autocast():
+                    feats = taps(x)
+                targets = labels[idx].to(runtime.device)
+                loss = sum(F.cross_entropy(probes[name](f.float()), targets, reduction="sum")
+                           for name, f in feats.items()) / global_size
+            for group in optimizer.param_groups:
+                group["lr"] = protocol_lr(s.lr, s.weight_decay, step)
+            optimizer.zero_grad(set_to_none=False)
+            loss.backward()
+            _sum_gradients_over_ranks(params)
+            optimizer.step()
+            loss_sum += float(loss.detach()) * global_size
+            step += 1
+        total = float(dist.all_reduce_sum(loss_sum.to(runtime.device)).cpu()) / len(source)
+        history.append({"epoch": epoch, "train_loss": total / len(probes), "seconds": time.perf_counter() - t0,
+                        "lr": protocol_lr(s.lr, s.weight_decay, step)})
+        log.info("probe epoch %d: mean train loss per layer %.4f (%.1fs)", epoch, history[-1]["train_loss"],
+                 history[-1]["seconds"])
+    return history
+
+
+@torch.no_grad()
+def evaluate_probes(taps: LayerTaps, probes: nn.ModuleDict, source: ImageSource, runtime: Runtime,
+                    batch_size: int, workers: int, n_classes: int) -> dict[str, dict[str, float]]:
+    """Top-1 / top-5 of every probe on ``source``; each rank scores its block, counts are summed."""
+    probes.eval()
+    lo, hi = dist.shard_bounds(len(source), dist.rank(), dist.world_size())
+    counts = torch.zeros(len(probes), 3, dtype=torch.float64)  # correct@1, correct@5, seen
+    labels = torch.as_tensor(source.labels, dtype=torch.int64)
+    top = min(5, n_classes)
+    batches = source.batches(range(lo, hi), batch_size, train=False, seed=0, workers=workers)
+    for images, idx in progress(batches, total=-(-(hi - lo) // batch_size), desc="probe test"):
+        with runtime.autocast():
+            feats = taps(runtime.prepare(images, source.mean, source.std))
+        targets = labels[idx].to(runtime.device)
+        for row, name in enumerate(probes):
+            best = probes[name](feats[name].float()).topk(top, dim=1).indices
+            hits = best == targets[:, None]
+            counts[row] += torch.tensor([hits[:, 0].sum().item(), hits.any(dim=1).sum().item(), len(idx)],
+                                        dtype=torch.float64)
+    counts = dist.all_reduce_sum(counts.to(runtime.device)).cpu()
+    results = {}
+    for row, name in enumerate(probes):
+        seen = max(float(counts[row, 2]), 1.0)
+        results[name] = {"top1": float(counts[row, 0]) / seen, "n_test": int(counts[row, 2])}
+        if n_classes >= 5:
+            results[name]["top5"] = float(counts[row, 1]) / seen
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------
+# the whole evaluation: probes + k-NN, saved on rank 0
+# ---------------------------------------------------------------------------------------------------
+def _splits(pre, data_name, data_root, test_root, limit):
+    """(train, test) sources: the train/test splits of torchvision-style sets, or two image folders."""
+    name = data_name or pre.config.data.name
+    if name == "imagefolder":
+        if not (data_root and test_root):
+            raise ConfigError("linear probes on image folders need --data-root TRAIN_FOLDER and --test-root TEST_FOLDER")
+        train_cfg = data_config(pre, name, data_root, "train", limit)
+        test_cfg = data_config(pre, name, test_root, "test", limit)
+    else:
+        root = data_root if data_name else (data_root or pre.config.data.root)
+        train_cfg, test_cfg = (data_config(pre, name, root, split, limit) for split in ("train", "test"))
+    train, test = build_checked_source(pre, train_cfg), build_checked_source(pre, test_cfg)
+    for split, source in (("train", train), ("test", test)):
+        if source.labels is None:
+            raise ConfigError(f"the {split} data ({name}) has no labels; linear probes need class labels "
+                              "(image folders: one subfolder per class)")
+    return train, test, train_cfg
+
+
+def save_probes(out_dir: Path, probes: nn.ModuleDict, taps: LayerTaps, n_classes: int, checkpoint: str) -> Path:
+    """Classifier weights as safetensors (``{layer}.weight``/``.bias``); pooling in the metadata."""
+    path = out_dir / "linear_probes.safetensors"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in probes.state_dict().items()}
+    meta = {"layers": json.dumps(taps.describe()), "n_classes": str(n_classes), "checkpoint": str(checkpoint),
+            "arch": taps.arch, "pooling": "AdaptiveAvgPool2d(pool_side) then flatten; pool_side 0 = no pooling"}
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def run_linear_eval(checkpoint: str, out_dir: str | Path, s: ProbeSettings, device: torch.device,
+                    data_name: str | None = None, data_root: str | None = None, test_root: str | None = None,
+                    limit: int | None = None) -> dict | None:
+    """Probe every chosen layer and score k-NN; rank 0 writes OUT/linear_eval.json and the probes and
+    returns the report (other ranks return None)."""
+    out_dir = Path(out_dir)
+    pre = load_pretrained(checkpoint)
+    train_src, test_src, train_cfg = _splits(pre, data_name, data_root, test_root, limit)
+    n_classes = int(max(train_src.labels.max(), test_src.labels.max())) + 1
+    runtime = select_runtime(TrainConfig(amp=s.amp, channels_last="off"), device)
+    extractor = freeze(pre.extractor)
+    taps = LayerTaps(extractor, pre.config.model.arch, s.layers, pre.channels, pre.image_size, s.target_dims).to(device)
+    snapshot = frozen_snapshot(extractor)
+    probes = build_probes(taps.dims, n_classes, s.seed).to(device)
+    log.info("probing %s of %s (epoch %d) on %d train / %d test images: %s", ", ".join(taps.layers), pre.path,
+             pre.epoch, len(train_src), len(test_src), taps.describe())
+    t0 = time.perf_counter()
+    history = train_probes(taps, probes, train_src, runtime, s,
+                           default_crop_min_scale(train_cfg, train_src.image_size))
+    assert_unchanged(extractor, snapshot)
+    results = evaluate_probes(taps, probes, test_src, runtime, s.batch_size, s.workers, n_classes)
+    time_probe = time.perf_counter() - t0
+    knn, t0 = None, time.perf_counter()
+    if s.knn_k:
+        train_f, train_ok = extract_features(extractor, train_src, runtime, s.batch_size, s.workers)
+        test_f, test_ok = extract_features(extractor, test_src, runtime, s.batch_size, s.workers)
+        if dist.is_main():
+            knn = knn_accuracy(train_f[train_ok], train_src.labels[train_ok], test_f[test_ok],
+                               test_src.labels[test_ok], k=s.knn_k)
+    assert_unchanged(extractor, snapshot)
+    report = None
+    if dist.is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report = {"checkpoint": str(pre.path), "checkpoint_epoch": pre.epoch, "arch": pre.config.model.arch,
+                  "sobel": pre.config.model.sobel, "data": train_cfg.name, "n_train": len(train_src),
+                  "n_test": len(test_src), "n_classes": n_classes, "world_size": dist.world_size(),
+                  "settings": asdict(s), "layers": taps.describe(), "linear": results, "knn": knn,
+                  "history": history, "time_probe_s": time_probe, "time_knn_s": time.perf_counter() - t0,
+                  "backbone_unchanged": True, "probes_file": str(save_probes(out_dir, probes, taps, n_classes, pre.path))}
+        (out_dir / "linear_eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    dist.barrier()
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"linear probes on {report['checkpoint']} ({report['n_train']} train / {report['n_test']} test):"]
+    for name, r in report["linear"].items():
+        top5 = f"  top-5 {r['top5']:.4f}" if "top5" in r else ""
+        lines.append(f"  {name:<12} dims {report['layers'][name]['dims']:>6}  top-1 {r['top1']:.4f}{top5}")
+    if report["knn"]:
+        k = report["knn"]
+        top5 = f"  top-5 {k['top5']:.4f}" if "top5" in k else ""
+        lines.append(f"  k-NN (cosine, k={k['k']}) on penultimate features: top-1 {k['top1']:.4f}{top5}")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""Pretrained networks as users meet them: a checkpoint file, a run directory or an export directory.
+
+Every consumer of a trained network (linear probes, k-NN, feature files, inspection, the clustering
+heads) needs the same three things: the frozen feature extractor in eval mode, the image size and
+channels it was trained on, and the training config. ``load_pretrained`` answers all three for the
+three places a network can live, so no script re-implements checkpoint parsing. Nothing here unpickles
+arbitrary objects: checkpoints are read with ``weights_only=True`` and exports from safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .config import Config, ConfigError, DataConfig, TrainConfig, config_from_dict
+from .data import ImageSource, build_source
+from .data.build import NATIVE_SIZE
+from .models import DeepClusterNet, build_network
+
+CARD_NAME = "model_card.json"
+
+
+class FeatureExtractor(nn.Module):
+    """[Sobel] → backbone → MLP: the part of a DeepCluster network worth keeping after pretraining.
+
+    The top layer is dropped (its classes are one epoch's arbitrary cluster ids). ``features`` and
+    ``feature_dim`` mirror ``DeepClusterNet`` so ``deepcluster.features.extract_features`` accepts both.
+    """
+
+    def __init__(self, sobel: nn.Module | None, backbone: nn.Module, mlp: nn.Module, feature_dim: int):
+        super().__init__()
+        self.sobel = sobel
+        self.backbone = backbone
+        self.mlp = mlp
+        self.feature_dim = feature_dim
+
+    @classmethod
+    def from_network(cls, net: DeepClusterNet) -> "FeatureExtractor":
+        """Shares ``net``'s modules (no copy) and keeps its train/eval mode."""
+        return cls(net.sobel, net.backbone, net.mlp, net.feature_dim).train(net.training)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sobel is not None:
+            x = self.sobel(x)
+        return self.mlp(self.backbone(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+@dataclass
+class Pretrained:
+    """A loaded network and what it was trained with."""
+
+    extractor: FeatureExtractor  # eval mode, on CPU
+    config: Config  # the training config
+    channels: int  # image channels the network expects (before Sobel)
+    image_size: int  # input size it was trained at
+    epoch: int  # last finished epoch (-1: never trained, e.g. a random-init reference)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    assignments: np.ndarray | None = None  # the checkpoint's cluster ids (None for exports)
+    path: Path | None = None  # the checkpoint file or export directory actually read
+    kind: str = "checkpoint"  # "checkpoint" or "export"
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run directory a checkpoint sits in (``RUN/checkpoints/epoch_XXXX.pt``), if any."""
+        if self.kind == "checkpoint" and self.path is not None and self.path.parent.name == "checkpoints":
+            return self.path.parent.parent
+        return None
+
+
+def input_channels(model_state: dict[str, torch.Tensor], sobel: bool) -> int:
+    """Image channels a saved network expects: read from Sobel's grayscale weights or the first conv."""
+    if sobel:
+        return int(model_state["sobel.grayscale"].shape[1])
+    for key, tensor in model_state.items():  # state dicts follow registration order: first conv first
+        if key.startswith("backbone.") and tensor.ndim == 4:
+            return int(tensor.shape[1])
+    raise ValueError("cannot find the first convolution in the checkpoint's backbone weights")
+
+
+def trained_image_size(cfg: Config) -> int:
+    return cfg.data.image_size or NATIVE_SIZE[cfg.data.name]
+
+
+def _checkpoint_file(path: Path) -> Path:
+    if path.is_dir():
+        from .train.checkpoint import list_checkpoints
+
+        found = list_checkpoints(path / "checkpoints") or list_checkpoints(path)
+        if not found:
+            raise FileNotFoundError(f"{path} holds no {CARD_NAME} (export) and no checkpoints/epoch_XXXX.pt "
+                                    "(run); pass a checkpoint file, a run directory or an export directory")
+        return found[0]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; pass a checkpoint file, a run directory or an export directory")
+    return path
+
+
+def load_pretrained(path: str | Path) -> Pretrained:
+    """Load a checkpoint file, the newest checkpoint of a run directory, or an export directory."""
+    path = Path(path)
+    if path.is_dir() and (path / CARD_NAME).is_file():
+        from .export import load_backbone
+
+        extractor = load_backbone(path)
+        card = extractor.card
+        return Pretrained(extractor, config_from_dict(card["training_config"]), card["input"]["channels"],
+                          card["input"]["size"], card["epoch"], card.get("metrics", {}), None, path, "export")
+    file = _checkpoint_file(path)
+    from .train.checkpoint import load_checkpoint
+
+    try:
+        state = load_checkpoint(file)
+    except Exception as err:  # weights_only refuses pickled objects: say so instead of a stack trace
+        raise ValueError(f"{file} is not a readable deepcluster checkpoint ({type(err).__name__}: {err}); "
+                         "only plain tensors/dicts are accepted (weights_only load)") from err
+    missing = [k for k in ("model", "config", "epoch") if k not in state]
+    if missing:
+        raise ValueError(f"{file} is not a deepcluster checkpoint: it lacks {missing}; pass a file from "
+                         "RUN/checkpoints/ or one written by deepcluster.pretrained.make_checkpoint")
+    cfg = config_from_dict(state["config"])
+    model_state = state["model"]
+    channels = input_channels(model_state, cfg.model.sobel)
+    size = trained_image_size(cfg)
+    net = build_network(cfg.model, channels, size, int(model_state["top_layer.weight"].shape[0]))
+    try:
+        net.load_state_dict(model_state)
+    except RuntimeError as err:
+        raise ValueError(f"{file}: weights do not match model {cfg.model} ({err})") from err
+    assignments = state.get("assignments")
+    return Pretrained(FeatureExtractor.from_network(net).eval(), cfg, channels, size, int(state["epoch"]),
+                      dict(state.get("metrics") or {}), None if assignments is None else assignments.numpy(),
+                      file, "checkpoint")
+
+
+def make_checkpoint(net: DeepClusterNet, cfg: Config, epoch: int, metrics: dict | None = None,
+                    assignments: np.ndarray | None = None) -> dict[str, Any]:
+    """A checkpoint-shaped dict (readable by ``load_pretrained``) for networks not made by launch/train.py:
+    random-init and supervised references, test fixtures. Plain tensors and dicts only (weights_only)."""
+    state: dict[str, Any] = {"format": 1, "epoch": int(epoch), "config": cfg.to_dict(),
+                             "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                             "metrics": dict(metrics or {})}
+    if assignments is not None:
+        state["assignments"] = torch.as_tensor(np.asarray(assignments, dtype=np.int64))
+    return state
+
+
+def data_config(pre: Pretrained, name: str | None = None, root: str | None = None, split: str | None = None,
+                limit: int | None = None) -> DataConfig:
+    """Data settings to feed ``pre``: its training data unless ``name`` is given, always at its input size."""
+    trained = pre.config.data
+    if name is None:
+        name, root = trained.name, root or trained.root
+        limit = limit if limit is not None else trained.limit
+    return DataConfig(name=name, root=root, split=split or trained.split, limit=limit, image_size=pre.image_size,
+                      crop_min_scale=trained.crop_min_scale, flip=trained.flip)
+
+
+def build_checked_source(pre: Pretrained, cfg: DataConfig) -> ImageSource:
+    """The dataset, refused early when its channels cannot go through the network."""
+    if cfg.name in ("mnist", "cifar10") and not cfg.root:
+        raise ConfigError(f"data {cfg.name} needs a root folder (--data-root)")
+    source = build_source(cfg)
+    if source.channels != pre.channels:
+        raise ConfigError(f"the network was trained on {pre.channels}-channel images but {cfg.name} has "
+                          f"{source.channels} channels; evaluate it on data like its training set "
+                          f"({pre.config.data.name})")
+    return source
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def extract_for_checkpoint(checkpoint: str, data_name: str, data_root: str | None, limit: int | None = None):
+    """Features (N, d) float32 and labels (N,) int64 or None of ``data_name`` (split "all"), from a
+    checkpoint, run directory or export directory, with the engine's deterministic eval transform.
+    Samples that could not be decoded are left out (features and labels stay aligned)."""
+    from .features import extract_features
+    from .runtime import select_runtime
+
+    pre = load_pretrained(checkpoint)
+    source = build_checked_source(pre, data_config(pre, data_name, data_root, "all", limit))
+    device = default_device()
+    runtime = select_runtime(TrainConfig(amp="off"), device)
+    extractor = pre.extractor.to(device)
+    features, valid = extract_features(extractor, source, runtime, batch_size=256, workers=pre.config.train.workers)
+    if features is None:  # a non-zero torchrun rank: features are assembled on rank 0 only
+        return None, None
+    labels = source.labels[valid] if source.labels is not None else None
+    return features[valid].astype(np.float32), labels
+
+
+# ---------------------------------------------------------------------------------------------------
+# features of any layer → the .npz read by launch/cluster.py
+# ---------------------------------------------------------------------------------------------------
+class _OneLayer(nn.Module):
+    """Adapts a layer tap to ``extract_features`` (which calls ``.features`` and reads ``.feature_dim``)."""
+
+    def __init__(self, taps: nn.Module, layer: str):
+        super().__init__()
+        self.taps, self.layer, self.feature_dim = taps, layer, taps.dims[layer]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.taps(x)[self.layer]
+
+
+def extract_layer(pre: Pretrained, source: ImageSource, layer: str, device: torch.device, batch_size: int = 256,
+                  workers: int = 0, target_dims: int | None = None):
+    """(features, valid) of one layer (pooled as the linear probes pool it), sharded over torchrun ranks;
+    rank 0 gets arrays, other ranks (None, None)."""
+    from .evaluation.layers import DEFAULT_TARGET_DIMS, LayerTaps
+    from .features import extract_features
+    from .runtime import select_runtime
+
+    taps = LayerTaps(pre.extractor.eval(), pre.config.model.arch, [layer], pre.channels, pre.image_size,
+                     target_dims or DEFAULT_TARGET_DIMS)
+    runtime = select_runtime(TrainConfig(amp="off"), device)
+    return extract_features(_OneLayer(taps, layer).to(device), source, runtime, batch_size, workers)
+
+
+def save_features_file(path: str | Path, features: np.ndarray, valid: np.ndarray, source: ImageSource) -> Path:
+    """Write ``features`` (N, d) float32, ``labels`` (when known), ``index`` (dataset position) and ``keys``
+    (path or index as text) for the decodable samples, atomically, without pickled objects."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = np.flatnonzero(valid)
+    arrays = {"features": np.ascontiguousarray(features[rows], dtype=np.float32), "index": rows.astype(np.int64),
+              "keys": np.asarray([source.keys[i] for i in rows], dtype=str)}
+    if source.labels is not None:
+        arrays["labels"] = np.asarray(source.labels, dtype=np.int64)[rows]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    tmp.replace(path)
+    return path

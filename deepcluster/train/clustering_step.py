@@ -1,0 +1,105 @@
+"""The clustering half of an epoch: features of the whole dataset → cluster assignments on every rank.
+
+Two modes (``cluster.mode``): ``gather`` assembles the features on rank 0, runs faiss k-means there
+(GPU faiss when present) and broadcasts the assignments; ``distributed`` leaves each rank with its own
+block of features and runs k-means with all-reduced sums, so no rank ever holds all N × d features.
+Either way every rank ends with the same (N,) assignments, which the pseudo-label sampler needs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import dist
+from ..cluster import cluster_features
+from ..cluster.distributed import cluster_features_distributed
+from ..config import Config
+from ..data import ImageSource
+from ..evaluation import kmeans_label_scores
+from ..features import extract_features
+from ..metrics import score_clustering
+from ..models import DeepClusterNet
+from ..runtime import Runtime
+
+
+@dataclass
+class EpochClusters:
+    assignments: np.ndarray  # (N,) int64 on every rank, -1 for samples left out
+    distances: np.ndarray | None  # (N,) squared distance to the centroid, on rank 0
+    valid: np.ndarray | None  # (N,) bool, decodable samples, on rank 0
+    features: np.ndarray | None  # (N, d) on rank 0 in gather mode; None in distributed mode
+    loss: float | None  # k-means objective (rank 0)
+    n_empty: int  # clusters re-seeded after k-means (rank 0)
+    time_extract_s: float
+    time_cluster_s: float
+
+
+def sync_device(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gathers(cfg: Config) -> bool:
+    return cfg.cluster.mode == "gather" or dist.world_size() == 1
+
+
+def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg: Config, epoch: int,
+                    k: int | None = None) -> EpochClusters:
+    k = k or cfg.cluster.k
+    comm_device = runtime.device if runtime.device.type == "cuda" else torch.device("cpu")
+    gather = gathers(cfg)
+    sync_device(runtime.device)
+    t0 = time.perf_counter()
+    dist.broadcast_buffers(net)
+    features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers, gather=gather)
+    sync_device(runtime.device)
+    time_extract = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    distances, loss, n_empty = None, None, 0
+    if gather:
+        labels = torch.empty(len(source), dtype=torch.int64)
+        if dist.is_main():
+            clustering = cluster_features(features, valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed,
+                                          epoch, runtime.kmeans_backend)
+            labels = torch.from_numpy(clustering.assignments)
+            distances, loss, n_empty = clustering.distances, clustering.loss, clustering.n_empty
+        assignments = dist.broadcast_tensor(labels.to(comm_device)).cpu().numpy()
+    else:
+        local_assign, local_dist, loss, n_empty = cluster_features_distributed(
+            features, valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed, epoch, cfg.cluster.pca_sample,
+            comm_device)
+        gathered = [dist.all_gather_rows(torch.from_numpy(a).to(comm_device)).cpu().numpy()
+                    for a in (local_assign, local_dist, valid.astype(np.uint8))]
+        assignments, distances, valid = gathered[0], gathered[1], gathered[2].astype(bool)
+        features = None
+    return EpochClusters(assignments, distances, valid, features, loss, n_empty, time_extract,
+                         time.perf_counter() - t0)
+
+
+def label_scores(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg: Config,
+                 clusters: EpochClusters | None = None) -> dict[str, float] | None:
+    """ACC/NMI/ARI of k-means with k = #classes on the current features (rank 0; None elsewhere).
+
+    Labels only score: in gather mode the best of several k-means restarts is chosen by objective.
+    ``clusters`` may carry this epoch's gathered features to save an extraction.
+    """
+    n_classes = len(np.unique(source.labels))
+    if gathers(cfg):
+        if clusters is None:  # decided identically on every rank: extraction is a collective
+            dist.broadcast_buffers(net)
+            features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
+        else:
+            features, valid = clusters.features, clusters.valid
+        if not dist.is_main():
+            return None
+        return kmeans_label_scores(features[valid], source.labels[valid], cfg.cluster.pca_dim, seed=cfg.seed)
+    result = cluster_dataset(net, source, runtime, cfg, epoch=0, k=n_classes)
+    if not dist.is_main():
+        return None
+    used = result.assignments >= 0
+    return score_clustering(source.labels[used], result.assignments[used])
