@@ -96,8 +96,12 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def all_gather_varlen(local: torch.Tensor) -> torch.Tensor:
-    """Concatenation, in rank order, of every rank's rows (blocks may differ in length), on all ranks."""
+def all_gather_varlen(local: torch.Tensor, to_main_only: bool = False) -> torch.Tensor | None:
+    """Every rank's rows (blocks may differ in length) concatenated in rank order.
+
+    On all ranks, or with ``to_main_only`` on rank 0 alone (None elsewhere): the other ranks never
+    hold the concatenation (on NCCL, which lacks a plain gather, they receive it and drop it).
+    """
     if not is_distributed():
         return local
     world = world_size()
@@ -107,8 +111,14 @@ def all_gather_varlen(local: torch.Tensor) -> torch.Tensor:
     block = int(lengths.max())
     padded = local.new_zeros((block, *local.shape[1:]))
     padded[: len(local)] = local
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded)
+    if to_main_only and dist.get_backend() != "nccl":
+        parts = [torch.empty_like(padded) for _ in range(world)] if is_main() else None
+        dist.gather(padded, parts, dst=0)
+    else:
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(parts, padded)
+    if to_main_only and not is_main():
+        return None
     return torch.cat([part[:n] for part, n in zip(parts, lengths.tolist())])
 
 

@@ -38,6 +38,11 @@ class GroupComm:
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         return dist.all_gather_varlen(tensor).cpu().numpy()
 
+    def cat_to_main(self, array: np.ndarray) -> np.ndarray | None:
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        gathered = dist.all_gather_varlen(tensor, to_main_only=True)
+        return None if gathered is None else gathered.cpu().numpy()
+
     def broadcast(self, array: np.ndarray) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         return dist.broadcast_tensor(tensor).cpu().numpy()

@@ -26,10 +26,13 @@ SPLIT_EPS = 1.0 / 1024  # faiss's relative perturbation when splitting a centroi
 def whiten_distributed(x_local: np.ndarray, dim: int, sample_size: int, comm: GroupComm, rng: np.random.Generator) -> np.ndarray:
     """PCA-whiten + L2 every rank's rows with one whitening fitted on a sample of all ranks' rows."""
     take = min(len(x_local), -(-sample_size * len(x_local) // comm.total))
-    sample = comm.cat(x_local[np.sort(rng.choice(len(x_local), take, replace=False))])
-    fitted = fit_whitening(sample, dim) if dist.is_main() else (np.zeros((dim, x_local.shape[1]), np.float32), np.zeros(dim, np.float32))
+    sample = comm.cat_to_main(x_local[np.sort(rng.choice(len(x_local), take, replace=False))])
+    if dist.is_main():
+        fitted = fit_whitening(sample, dim)
+    else:
+        fitted = (np.zeros((dim, x_local.shape[1]), np.float32), np.zeros(dim, np.float32))
     matrix, bias = comm.broadcast(fitted[0]), comm.broadcast(fitted[1])
-    return l2_normalize(apply_whitening(x_local, matrix, bias)).astype(np.float32)
+    return l2_normalize(apply_whitening(x_local, matrix, bias), inplace=True)
 
 
 def _assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +69,8 @@ def distributed_kmeans(x_local: np.ndarray, k: int, niter: int, seed: int, comm:
     centroids = comm.sum(centroids)
     for _ in range(niter):
         labels, _ = _assign(x_local, centroids)
-        sums = torch.zeros(k, d, dtype=torch.float64).index_add_(0, torch.from_numpy(labels),
-                                                                 torch.from_numpy(x_local).double()).numpy()
+        sums = torch.zeros(k, d).index_add_(0, torch.from_numpy(labels), torch.from_numpy(x_local))
+        sums = sums.double().numpy()  # float64 for the cross-rank sum
         counts = comm.sum(np.bincount(labels, minlength=k))
         sums = comm.sum(sums)
         filled = counts > 0

@@ -41,11 +41,15 @@ def pca_whiten(features: np.ndarray, dim: int) -> np.ndarray:
     return apply_whitening(features, *fit_whitening(features, dim))
 
 
-def l2_normalize(x: np.ndarray, eps: float = 1e-10) -> np.ndarray:
+def l2_normalize(x: np.ndarray, eps: float = 1e-10, inplace: bool = False) -> np.ndarray:
     """Rows to unit length; ``eps`` guards all-zero rows (the reference divides by zero there)."""
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + eps)
+    norms = np.linalg.norm(x, axis=1, keepdims=True) + eps
+    if inplace:
+        x /= norms
+        return x
+    return x / norms
 
 
 def preprocess_features(features: np.ndarray, pca_dim: int) -> np.ndarray:
     """PCA-whiten to ``pca_dim`` and L2-normalise: what k-means sees every epoch."""
-    return l2_normalize(pca_whiten(features, pca_dim)).astype(np.float32)
+    return l2_normalize(pca_whiten(features, pca_dim), inplace=True)
