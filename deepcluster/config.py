@@ -68,6 +68,7 @@ class TrainConfig:
     workers: int = 2  # data-loading processes per rank (image folders); in-memory sets need none
     amp: str = "auto"  # auto: bf16 on CUDA, off on CPU
     channels_last: str = "auto"  # auto: on (pays on CUDA and on CPU oneDNN convolutions)
+    sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (CUDA only)
     log_every: int = 50  # steps between progress-bar loss updates
 
 

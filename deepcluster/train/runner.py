@@ -76,7 +76,7 @@ def run(cfg: Config) -> list[dict]:
         save_config(cfg, run_dir / "config.yaml")
         metrics_log.truncate_after(start_epoch - 1)
     tensorboard = TensorBoardLog(run_dir / "tb") if dist.is_main() and cfg.log.tensorboard else None
-    model = DistributedDataParallel(net) if dist.is_distributed() else net
+    model = _wrap_for_ddp(net, cfg, device)
     known_unreadable = 0
 
     # ---------------- the DeepCluster loop ----------------
@@ -141,6 +141,18 @@ def run(cfg: Config) -> list[dict]:
         tensorboard.close()
     dist.barrier()
     return rows
+
+
+def _wrap_for_ddp(net, cfg: Config, device: torch.device):
+    """DDP wrapper (optionally with SyncBN) around ``net``; ``net`` stays the handle we save and extract with."""
+    if not dist.is_distributed():
+        return net
+    if cfg.train.sync_bn:
+        if device.type == "cuda":
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        else:
+            log.warning("train.sync_bn=true needs CUDA; BatchNorm stays per-process on %s", device)
+    return DistributedDataParallel(net)
 
 
 def _read_eval(run_dir: Path) -> dict:
