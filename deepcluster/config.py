@@ -21,7 +21,6 @@ DATASETS = ("fashion_mnist", "mnist", "cifar10", "imagefolder")
 ARCHS = ("compact", "alexnet", "resnet18", "resnet50")
 SPLITS = ("all", "train", "test")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-TOGGLES = ("auto", "on", "off")
 CLUSTER_MODES = ("gather", "distributed")
 
 
@@ -67,7 +66,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     workers: int = 2  # data-loading processes per rank (image folders); in-memory sets need none
     amp: str = "auto"  # auto: bf16 on CUDA, off on CPU
-    channels_last: str = "auto"  # auto: on (pays on CUDA and on CPU oneDNN convolutions)
+    channels_last: bool = True  # NHWC activations: pays on CUDA and on CPU oneDNN convolutions
     sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (CUDA only)
     log_every: int = 50  # steps between progress-bar loss updates
 
@@ -231,7 +230,6 @@ def validate(cfg: Config) -> None:
     _choice("model.arch", cfg.model.arch, ARCHS)
     _choice("train.amp", cfg.train.amp, AMP_MODES)
     _choice("cluster.mode", cfg.cluster.mode, CLUSTER_MODES)
-    _choice("train.channels_last", cfg.train.channels_last, TOGGLES)
     if cfg.data.name == "imagefolder" and not cfg.data.root:
         raise ConfigError("data.name=imagefolder needs data.root=<folder of images>")
     if cfg.data.name in ("mnist", "cifar10") and not cfg.data.root:

@@ -56,8 +56,7 @@ def select_runtime(cfg: TrainConfig, device: torch.device) -> Runtime:
         amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    channels_last = cfg.channels_last != "off"
-    return Runtime(device=device, amp_dtype=amp, channels_last=channels_last, kmeans_backend=kmeans_backend())
+    return Runtime(device=device, amp_dtype=amp, channels_last=cfg.channels_last, kmeans_backend=kmeans_backend())
 
 
 def progress(iterable, total: int | None = None, desc: str = ""):

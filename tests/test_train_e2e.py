@@ -107,3 +107,14 @@ def test_image_folder_run_leaves_broken_files_out(tmp_path):
     assignments = state["assignments"].numpy()
     assert (assignments == -1).sum() == 2 and len(assignments) == 33
     assert all(r["cluster_size_min"] >= 1 for r in read_metrics(run_dir))
+
+
+@pytest.mark.slow
+def test_bf16_autocast_path_runs_on_cpu(tmp_path, fashion_mnist_root):
+    """The mixed-precision path GPU nodes use (autocast + channels-last) also runs, and stays finite, on CPU."""
+    proc = run_train([f"run_dir={tmp_path}", "train.amp=bf16", "train.channels_last=true", "train.epochs=1",
+                      "data.limit=400", "cluster.k=8", "cluster.pca_dim=16", "model.width=8", "model.mlp_dim=32",
+                      "log.tensorboard=false"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "amp=bfloat16 channels_last=True" in proc.stderr
+    assert np.isfinite(read_metrics(tmp_path)[0]["train_loss"])
