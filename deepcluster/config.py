@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import yaml
 
-DATASETS = ("fashion_mnist", "mnist", "cifar10", "imagefolder")
+DATASETS = ("fashion_mnist", "mnist", "cifar10", "imagefolder", "webdataset")
 ARCHS = ("compact", "alexnet", "resnet18", "resnet50")
 SPLITS = ("all", "train", "test")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -32,6 +32,7 @@ class ConfigError(ValueError):
 class DataConfig:
     name: str = "fashion_mnist"  # one of DATASETS
     root: Optional[str] = None  # None: the Debian Fashion-MNIST files for fashion_mnist
+    urls: Optional[str] = None  # webdataset: shard paths, brace patterns allowed (data/s-{000000..000099}.tar)
     split: str = "all"  # all = train + test, as clustering papers use (70,000 for Fashion-MNIST)
     limit: Optional[int] = None  # keep only the first N samples (smoke runs)
     image_size: Optional[int] = None  # None: 28 (MNIST-like), 32 (CIFAR), 224 (image folders)
@@ -232,6 +233,10 @@ def validate(cfg: Config) -> None:
     _choice("cluster.mode", cfg.cluster.mode, CLUSTER_MODES)
     if cfg.data.name == "imagefolder" and not cfg.data.root:
         raise ConfigError("data.name=imagefolder needs data.root=<folder of images>")
+    if cfg.data.name == "webdataset" and not cfg.data.urls:
+        raise ConfigError("data.name=webdataset needs data.urls=<shards, e.g. shards/train-{000000..000009}.tar>")
+    if cfg.data.name == "webdataset" and cfg.data.limit:
+        raise ConfigError("data.limit is not supported with data.name=webdataset; point data.urls at fewer shards")
     if cfg.data.name in ("mnist", "cifar10") and not cfg.data.root:
         raise ConfigError(f"data.name={cfg.data.name} needs data.root=<folder holding the dataset files>")
     _positive("data.limit", cfg.data.limit, allow_none=True)

@@ -11,39 +11,58 @@ from .models import DeepClusterNet
 from .runtime import Runtime, progress
 
 
+def _forward_batches(net: DeepClusterNet, batches, runtime: Runtime, source: ImageSource, total: int):
+    """Yield (features, indices) of each batch, in eval mode."""
+    was_training = net.training
+    net.eval()
+    try:
+        for images, idx in progress(batches, total=total, desc="extract"):
+            with runtime.autocast():
+                feats = net.features(runtime.prepare(images, source.mean, source.std))
+            yield feats.float().cpu(), idx
+    finally:
+        net.train(was_training)
+
+
 @torch.no_grad()
 def extract_features(
     net: DeepClusterNet, source: ImageSource, runtime: Runtime, batch_size: int, workers: int, gather: bool = True
-) -> tuple[np.ndarray | None, np.ndarray | None]:
+):
     """Features of every sample with the deterministic eval transform, in eval mode.
 
-    Rank r extracts the contiguous block ``shard_bounds(N, r, W)``, so the assembled array is
-    index-aligned with the dataset with no duplicates and no drops. Rank 0 receives the (N, d) float32
-    features and an (N,) bool mask that is False for files that could not be decoded; other ranks None.
-    With ``gather=False`` every rank returns only its own block (distributed clustering).
+    Rank r extracts its share: the contiguous block ``shard_bounds(N, r, W)`` of an indexed source, or
+    the samples of its own shards for a streaming one, so the assembled array is index-aligned with
+    the dataset with no duplicates and no drops. Rank 0 receives the (N, d) float32 features and an
+    (N,) bool mask that is False for samples that could not be decoded; other ranks get (None, None).
+    With ``gather=False`` every rank returns only its own rows: (features, valid, dataset indices).
     """
     n = len(source)
-    lo, hi = dist.shard_bounds(n, dist.rank(), dist.world_size())
-    local = torch.zeros(hi - lo, net.feature_dim)
-    valid = torch.zeros(hi - lo, dtype=torch.uint8)
-    was_training = net.training
-    net.eval()
-    batches = source.batches(range(lo, hi), batch_size, train=False, seed=0, workers=workers)
-    for images, idx in progress(batches, total=-(-(hi - lo) // batch_size), desc="extract"):
-        with runtime.autocast():
-            feats = net.features(runtime.prepare(images, source.mean, source.std))
-        local[idx - lo] = feats.float().cpu()
-        valid[idx - lo] = 1
-    net.train(was_training)
+    if source.streaming:
+        parts = list(_forward_batches(net, source.local_batches(batch_size, workers), runtime, source, None))
+        local = torch.cat([f for f, _ in parts]) if parts else torch.zeros(0, net.feature_dim)
+        indices = torch.cat([i for _, i in parts]) if parts else torch.zeros(0, dtype=torch.int64)
+        valid = torch.ones(len(local), dtype=torch.uint8)
+    else:
+        lo, hi = dist.shard_bounds(n, dist.rank(), dist.world_size())
+        local = torch.zeros(hi - lo, net.feature_dim)
+        valid = torch.zeros(hi - lo, dtype=torch.uint8)
+        batches = source.batches(range(lo, hi), batch_size, train=False, seed=0, workers=workers)
+        for feats, idx in _forward_batches(net, batches, runtime, source, -(-(hi - lo) // batch_size)):
+            local[idx - lo] = feats
+            valid[idx - lo] = 1
+        indices = torch.arange(lo, hi)
     if not gather:
-        return local.numpy(), valid.numpy().astype(bool)
-    if runtime.device.type == "cuda":  # NCCL collectives need device tensors
-        local, valid = local.to(runtime.device), valid.to(runtime.device)
-    features = dist.gather_rows_to_main(local, n)
-    mask = dist.gather_rows_to_main(valid, n)
-    if features is None:
+        return local.numpy(), valid.numpy().astype(bool), indices.numpy()
+    comm = runtime.device if runtime.device.type == "cuda" else torch.device("cpu")  # NCCL needs device tensors
+    gathered = [dist.all_gather_varlen(t.to(comm), to_main_only=True) for t in (local, valid, indices)]
+    if not dist.is_main():
         return None, None
-    return features.cpu().numpy(), mask.cpu().numpy().astype(bool)
+    features = np.zeros((n, net.feature_dim), dtype=np.float32)
+    mask = np.zeros(n, dtype=bool)
+    rows = gathered[2].cpu().numpy()
+    features[rows] = gathered[0].cpu().numpy()
+    mask[rows] = gathered[1].cpu().numpy().astype(bool)
+    return features, mask
 
 
 def extract_for_checkpoint(checkpoint: str, data_name: str, data_root: str | None, limit: int | None = None):

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ..config import DataConfig
 from .idx import DEBIAN_FASHION_MNIST, load_idx_dataset
 from .imagefolder import scan_image_folder
+from .shards import ShardSource, expand_shards, scan_shards
 from .sources import FolderSource, ImageSource, TensorSource
 
 # Per-channel mean/std in [0, 1] units, measured on each training set.
@@ -19,8 +20,9 @@ STATS = {
     "mnist": ((0.1307,), (0.3081,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
+    "webdataset": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
-NATIVE_SIZE = {"fashion_mnist": 28, "mnist": 28, "cifar10": 32, "imagefolder": 224}
+NATIVE_SIZE = {"fashion_mnist": 28, "mnist": 28, "cifar10": 32, "imagefolder": 224, "webdataset": 224}
 
 
 def _load_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +76,21 @@ def default_crop_min_scale(cfg: DataConfig, image_size: int) -> float:
     return 0.08 if image_size >= 96 else 0.3
 
 
+def _shard_source(cfg: DataConfig) -> ShardSource:
+    shards = expand_shards(cfg.urls)
+    missing = [s for s in shards if not Path(s).is_file()]
+    if missing:
+        raise FileNotFoundError(f"data.urls names {len(missing)} shard(s) that do not exist, e.g. {missing[0]}")
+    keys, labels = scan_shards(shards)
+    size = cfg.image_size or NATIVE_SIZE["webdataset"]
+    mean, std = STATS["webdataset"]
+    return ShardSource(labels=labels, keys=keys, channels=3, image_size=size, mean=mean, std=std, shards=shards,
+                       crop_min_scale=default_crop_min_scale(cfg, size), flip=cfg.flip)
+
+
 def build_source(cfg: DataConfig) -> ImageSource:
+    if cfg.name == "webdataset":
+        return _shard_source(cfg)
     if cfg.name == "imagefolder":
         files, labels, _ = scan_image_folder(cfg.root)
         if cfg.limit:

@@ -36,7 +36,8 @@ class ImageSource:
     std: tuple[float, ...]
     unreadable: set[int] = field(default_factory=set)
 
-    augment_on_device = False
+    augment_on_device = False  # True: the training augmentation runs on the whole batch on the device
+    streaming = False  # True: samples come as each rank's stream (shards), not by index
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -55,13 +55,14 @@ def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, 
     sync_device(runtime.device)
     t0 = time.perf_counter()
     dist.broadcast_buffers(net)
-    features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers, gather=gather)
+    extracted = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers, gather=gather)
     sync_device(runtime.device)
     time_extract = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     distances, loss, n_empty = None, None, 0
     if gather:
+        features, valid = extracted  # on rank 0; None elsewhere
         labels = torch.empty(len(source), dtype=torch.int64)
         if dist.is_main():
             clustering = cluster_features(features, valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed,
@@ -70,15 +71,27 @@ def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, 
             distances, loss, n_empty = clustering.distances, clustering.loss, clustering.n_empty
         assignments = dist.broadcast_tensor(labels.to(comm_device)).cpu().numpy()
     else:
+        local_features, local_valid, local_rows = extracted  # this rank's rows only
         local_assign, local_dist, loss, n_empty = cluster_features_distributed(
-            features, valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed, epoch, cfg.cluster.pca_sample,
+            local_features, local_valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed, epoch, cfg.cluster.pca_sample,
             comm_device)
-        gathered = [dist.all_gather_rows(torch.from_numpy(a).to(comm_device)).cpu().numpy()
-                    for a in (local_assign, local_dist, valid.astype(np.uint8))]
-        assignments, distances, valid = gathered[0], gathered[1], gathered[2].astype(bool)
+        assignments, distances, valid = _scatter_everywhere(len(source), local_rows, local_assign, local_dist,
+                                                            local_valid, comm_device)
         features = None
     return EpochClusters(assignments, distances, valid, features, loss, n_empty, time_extract,
                          time.perf_counter() - t0)
+
+
+def _scatter_everywhere(n: int, rows: np.ndarray, assignments: np.ndarray, distances: np.ndarray,
+                        valid: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every rank's per-row results placed at their dataset indices, on every rank (N-sized, small)."""
+    parts = [dist.all_gather_varlen(torch.from_numpy(np.ascontiguousarray(a)).to(device)).cpu().numpy()
+             for a in (rows, assignments, distances, valid.astype(np.uint8))]
+    full_assign = np.full(n, -1, dtype=np.int64)
+    full_dist = np.full(n, np.inf, dtype=np.float32)
+    full_valid = np.zeros(n, dtype=bool)
+    full_assign[parts[0]], full_dist[parts[0]], full_valid[parts[0]] = parts[1], parts[2], parts[3].astype(bool)
+    return full_assign, full_dist, full_valid
 
 
 def label_scores(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg: Config,

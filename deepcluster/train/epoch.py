@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -16,30 +18,28 @@ from ..runtime import Runtime, progress
 def train_one_epoch(
     model: nn.Module,
     source: ImageSource,
-    indices: np.ndarray,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_batches: int,
     pseudo_labels: np.ndarray,
     optimizer: torch.optim.Optimizer,
     runtime: Runtime,
-    batch_size: int,
-    workers: int,
     seed: int,
     crop_min_scale: float,
     flip: bool,
     scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[float, int]:
-    """SGD over this rank's ``indices`` with cross-entropy to ``pseudo_labels``.
+    """SGD over this rank's ``batches`` (uint8 images, dataset indices) with cross-entropy to ``pseudo_labels``.
 
     ``model`` may be DDP-wrapped. In-memory sources are augmented per batch on the device with a
-    generator seeded from ``seed`` (exactly reproducible); folder sources were augmented by their
-    loader workers. Returns the mean loss over all ranks and the number of images this rank trained on.
+    generator seeded from ``seed`` (exactly reproducible); folder and shard sources were augmented by
+    their loader workers. Returns the mean loss over all ranks and the number of images this rank saw.
     """
     model.train()
     targets_all = torch.from_numpy(pseudo_labels)
     generator = torch.Generator(device=runtime.device).manual_seed(seed)
     loss_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)  # no per-step host sync
     seen = 0
-    batches = source.batches(indices, batch_size, train=True, seed=seed, workers=workers)
-    for images, idx in progress(batches, total=-(-len(indices) // batch_size), desc="train"):
+    for images, idx in progress(batches, total=n_batches, desc="train"):
         x = runtime.prepare(images, source.mean, source.std)
         if source.augment_on_device:
             x = random_resized_crop_flip(x, generator, crop_min_scale, flip)

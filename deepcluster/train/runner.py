@@ -47,6 +47,8 @@ def run(cfg: Config) -> list[dict]:
     source = build_source(cfg.data)
     crop_min_scale = default_crop_min_scale(cfg.data, source.image_size)
     labelled = source.labels is not None
+    if source.streaming:
+        source.check_split(dist.world_size(), cfg.train.workers)
     log.info("data: %s, %d samples, %d px, %s", cfg.data.name, len(source), source.image_size,
              "labelled" if labelled else "unlabelled (label metrics skipped)")
 
@@ -100,14 +102,12 @@ def run(cfg: Config) -> list[dict]:
             reset_top_layer(net, optimizer, torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, stream=4)))
 
         # -- one epoch on pseudo-labels sampled uniformly over clusters --
-        indices = rank_slice(uniform_cluster_indices(assignments, cfg.seed, epoch), dist.rank(), dist.world_size())
+        train_seed = epoch_seed(cfg.seed, epoch, stream=20 + dist.rank())
+        batches, n_batches = _training_batches(source, assignments, cfg, epoch, train_seed)
         sync_device(device)
         t0 = time.perf_counter()
-        train_loss, seen = train_one_epoch(
-            model, source, indices, assignments, optimizer, runtime, cfg.train.batch_size, cfg.train.workers,
-            seed=epoch_seed(cfg.seed, epoch, stream=20 + dist.rank()), crop_min_scale=crop_min_scale,
-            flip=cfg.data.flip, scaler=scaler,
-        )
+        train_loss, seen = train_one_epoch(model, source, batches, n_batches, assignments, optimizer, runtime,
+                                           train_seed, crop_min_scale, cfg.data.flip, scaler)
         sync_device(device)
         time_train = time.perf_counter() - t0
 
@@ -141,6 +141,22 @@ def run(cfg: Config) -> list[dict]:
         tensorboard.close()
     dist.barrier()
     return rows
+
+
+def _training_batches(source, assignments: np.ndarray, cfg: Config, epoch: int, seed: int):
+    """This rank's batches for the epoch and how many there are (the same number on every rank).
+
+    Indexed sources take their equal slice of the uniform-over-clusters list; streaming sources emit
+    each of their samples as many times as that list holds it, for a fixed number of steps.
+    """
+    uniform = uniform_cluster_indices(assignments, cfg.seed, epoch)
+    batch = cfg.train.batch_size
+    if source.streaming:
+        copies = np.bincount(uniform, minlength=len(source))
+        steps = max(1, len(uniform) // (dist.world_size() * batch))
+        return source.train_batches(copies, steps, batch, seed, cfg.train.workers), steps
+    indices = rank_slice(uniform, dist.rank(), dist.world_size())
+    return source.batches(indices, batch, train=True, seed=seed, workers=cfg.train.workers), -(-len(indices) // batch)
 
 
 def _wrap_for_ddp(net, cfg: Config, device: torch.device):
