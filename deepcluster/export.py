@@ -74,7 +74,7 @@ def model_card(pre: Pretrained) -> dict[str, Any]:
         "weights": {"file": WEIGHTS_NAME, "backbone_prefix": "", "sobel_prefix": "sobel.", "mlp_prefix": "mlp.",
                     "note": "ResNet backbone keys are torchvision's; fc is not included"},
         "program": {"file": PROGRAM_NAME, "load": "torch.export.load (uses pickle: only for trusted files)"},
-        "training_config": pre.config.to_dict(),
+        "training_config": pre.raw_config or pre.config.to_dict(),
         "epoch": pre.epoch,
         "metrics": pre.metrics,
         "source_checkpoint": str(pre.path),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import logging
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -23,6 +25,7 @@ from .data.build import NATIVE_SIZE
 from .models import DeepClusterNet, build_network
 
 CARD_NAME = "model_card.json"
+log = logging.getLogger(__name__)
 
 
 class FeatureExtractor(nn.Module):
@@ -66,6 +69,7 @@ class Pretrained:
     assignments: np.ndarray | None = None  # the checkpoint's cluster ids (None for exports)
     path: Path | None = None  # the checkpoint file or export directory actually read
     kind: str = "checkpoint"  # "checkpoint" or "export"
+    raw_config: dict[str, Any] = field(default_factory=dict)  # the config exactly as stored
 
     @property
     def run_dir(self) -> Path | None:
@@ -83,6 +87,26 @@ def input_channels(model_state: dict[str, torch.Tensor], sobel: bool) -> int:
         if key.startswith("backbone.") and tensor.ndim == 4:
             return int(tensor.shape[1])
     raise ValueError("cannot find the first convolution in the checkpoint's backbone weights")
+
+
+INFERENCE_SECTIONS = ("run_dir", "seed", "data", "model", "cluster")
+
+
+def training_config(values: dict[str, Any], where: Path) -> Config:
+    """The stored training config, validated by today's schema.
+
+    A checkpoint written before a training-only option changed (``train.*``, ``checkpoint.*``, ``log.*``)
+    must still load: those sections cannot change the network, so when they no longer validate they are
+    dropped (with a warning) and only data, model and cluster settings are kept.
+    """
+    try:
+        return config_from_dict(values)
+    except ConfigError as err:
+        kept = {k: v for k, v in values.items() if k in INFERENCE_SECTIONS}
+        cfg = config_from_dict(kept)  # still raises when the model or data settings themselves are invalid
+        log.warning("%s: training-only settings no longer validate (%s); ignoring them, the network is unaffected",
+                    where, err)
+        return cfg
 
 
 def trained_image_size(cfg: Config) -> int:
@@ -111,8 +135,9 @@ def load_pretrained(path: str | Path) -> Pretrained:
 
         extractor = load_backbone(path)
         card = extractor.card
-        return Pretrained(extractor, config_from_dict(card["training_config"]), card["input"]["channels"],
-                          card["input"]["size"], card["epoch"], card.get("metrics", {}), None, path, "export")
+        return Pretrained(extractor, training_config(card["training_config"], path), card["input"]["channels"],
+                          card["input"]["size"], card["epoch"], card.get("metrics", {}), None, path, "export",
+                          card["training_config"])
     file = _checkpoint_file(path)
     from .train.checkpoint import load_checkpoint
 
@@ -125,7 +150,7 @@ def load_pretrained(path: str | Path) -> Pretrained:
     if missing:
         raise ValueError(f"{file} is not a deepcluster checkpoint: it lacks {missing}; pass a file from "
                          "RUN/checkpoints/ or one written by deepcluster.pretrained.make_checkpoint")
-    cfg = config_from_dict(state["config"])
+    cfg = training_config(state["config"], file)
     model_state = state["model"]
     channels = input_channels(model_state, cfg.model.sobel)
     size = trained_image_size(cfg)
@@ -137,7 +162,7 @@ def load_pretrained(path: str | Path) -> Pretrained:
     assignments = state.get("assignments")
     return Pretrained(FeatureExtractor.from_network(net).eval(), cfg, channels, size, int(state["epoch"]),
                       dict(state.get("metrics") or {}), None if assignments is None else assignments.numpy(),
-                      file, "checkpoint")
+                      file, "checkpoint", state["config"])
 
 
 def make_checkpoint(net: DeepClusterNet, cfg: Config, epoch: int, metrics: dict | None = None,

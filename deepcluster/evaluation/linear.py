@@ -239,7 +239,7 @@ def run_linear_eval(checkpoint: str, out_dir: str | Path, s: ProbeSettings, devi
     pre = load_pretrained(checkpoint)
     train_src, test_src, train_cfg = _splits(pre, data_name, data_root, test_root, limit)
     n_classes = int(max(train_src.labels.max(), test_src.labels.max())) + 1
-    runtime = select_runtime(TrainConfig(amp=s.amp, channels_last="off"), device)
+    runtime = select_runtime(TrainConfig(amp=s.amp), device)
     extractor = freeze(pre.extractor)
     taps = LayerTaps(extractor, pre.config.model.arch, s.layers, pre.channels, pre.image_size, s.target_dims).to(device)
     snapshot = frozen_snapshot(extractor)
