@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from conftest import REPO
 from deepcluster.config import load_config
 import deepcluster
-from deepcluster.export import PROGRAM_NAME, WEIGHTS_NAME, export_backbone
+from deepcluster.export import PROGRAM_NAME, WEIGHTS_NAME, export_backbone, load_backbone
 from deepcluster.models import build_network
 from deepcluster.pretrained import load_pretrained, make_checkpoint
 
