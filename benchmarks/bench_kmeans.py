@@ -5,8 +5,8 @@
 
 Each rank synthesises only its own block of a Gaussian-mixture feature set (as extraction would leave
 it), then clusters it both ways with the production code (PCA-whitening to --pca-dim, L2, k-means,
-re-seeding). Peak memory is the rank's resident-set high-water mark above its level before the block
-was made (``ru_maxrss``; it never goes down, so the modes run in separate processes: --mode).
+re-seeding). Peak memory is the rank's resident-set high-water mark (VmHWM, reset once the block
+exists) above its level then: what clustering adds on top of the features a rank already holds.
 """
 
 from __future__ import annotations
@@ -28,16 +28,25 @@ from deepcluster.cluster import cluster_features  # noqa: E402
 from deepcluster.cluster.distributed import cluster_features_distributed  # noqa: E402
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+def reset_peak_rss() -> None:
+    """Linux: make VmHWM (the peak resident set) restart from the current RSS."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def make_block(n: int, dim: int, lo: int, hi: int, centers: int = 1000) -> np.ndarray:
     """Rows lo..hi of a fixed synthetic set: a mixture of ``centers`` Gaussians in ``dim`` dims."""
     means = np.random.default_rng(0).normal(size=(centers, dim)).astype(np.float32)
     rng = np.random.default_rng([1, lo])
-    which = rng.integers(0, centers, hi - lo)
-    return means[which] + 0.5 * rng.normal(size=(hi - lo, dim)).astype(np.float32)
+    block = means[rng.integers(0, centers, hi - lo)]
+    block += 0.5 * rng.standard_normal(size=block.shape, dtype=np.float32)
+    return block
 
 
 def main() -> None:
@@ -52,10 +61,11 @@ def main() -> None:
     args = parser.parse_args()
     dist.init_distributed()
     lo, hi = dist.shard_bounds(args.points, dist.rank(), dist.world_size())
-    base = rss_mb()
-    block = make_block(args.points, args.dim, lo, hi)
+    block = make_block(args.points, args.dim, lo, hi)  # what extraction would leave on this rank
     valid = np.ones(len(block), dtype=bool)
     dist.barrier()
+    reset_peak_rss()
+    base = peak_rss_mb()
     t0 = time.perf_counter()
     if args.mode == "gather":
         gathered = dist.gather_rows_to_main(torch.from_numpy(block), args.points)
@@ -72,7 +82,7 @@ def main() -> None:
         labels = dist.all_gather_rows(torch.from_numpy(local))
     seconds = time.perf_counter() - t0
     record = {"mode": args.mode, "n": args.points, "dim": args.dim, "k": args.k, "world_size": dist.world_size(),
-              "rank": dist.rank(), "seconds": seconds, "peak_mb_above_start": rss_mb() - base,
+              "rank": dist.rank(), "seconds": seconds, "peak_mb_above_start": peak_rss_mb() - base,
               "block_mb": block.nbytes / 2**20, "kmeans_loss": loss, "labels": int(labels.numel())}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
