@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from deepcluster import dist  # noqa: E402
 from deepcluster.cluster import cluster_features  # noqa: E402
 from deepcluster.cluster.distributed import cluster_features_distributed  # noqa: E402
+from deepcluster.features import assemble_on_main  # noqa: E402
 
 
 def reset_peak_rss() -> None:
@@ -67,19 +68,18 @@ def main() -> None:
     reset_peak_rss()
     base = peak_rss_mb()
     t0 = time.perf_counter()
-    if args.mode == "gather":
-        gathered = dist.gather_rows_to_main(torch.from_numpy(block), args.points)
-        loss = None
+    if args.mode == "gather":  # exactly the production path: assemble on rank 0, cluster there, broadcast
+        features, _ = assemble_on_main(torch.from_numpy(block), torch.ones(len(block), dtype=torch.uint8),
+                                       torch.arange(lo, hi), args.points, torch.device("cpu"))
+        loss, labels = None, torch.empty(args.points, dtype=torch.int64)
         if dist.is_main():
-            features = gathered.numpy()
             result = cluster_features(features, np.ones(args.points, bool), args.k, args.pca_dim, args.niter, 0, 0, "cpu")
-            loss = result.loss
-        labels = dist.broadcast_tensor(torch.from_numpy(result.assignments) if dist.is_main()
-                                       else torch.empty(args.points, dtype=torch.int64))
+            loss, labels = result.loss, torch.from_numpy(result.assignments)
+        labels = dist.broadcast_tensor(labels)
     else:
         local, _, loss, _ = cluster_features_distributed(block, valid, args.k, args.pca_dim, args.niter, 0, 0,
                                                          100000, torch.device("cpu"))
-        labels = dist.all_gather_rows(torch.from_numpy(local))
+        labels = dist.all_gather_varlen(torch.from_numpy(local))
     seconds = time.perf_counter() - t0
     record = {"mode": args.mode, "n": args.points, "dim": args.dim, "k": args.k, "world_size": dist.world_size(),
               "rank": dist.rank(), "seconds": seconds, "peak_mb_above_start": peak_rss_mb() - base,

@@ -96,20 +96,20 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def all_gather_varlen(local: torch.Tensor, to_main_only: bool = False) -> torch.Tensor | None:
-    """Every rank's rows (blocks may differ in length) concatenated in rank order.
+def gather_parts(local: torch.Tensor, to_main_only: bool = False) -> list[torch.Tensor] | None:
+    """Every rank's rows (blocks may differ in length), as one tensor per rank in rank order.
 
-    On all ranks, or with ``to_main_only`` on rank 0 alone (None elsewhere): the other ranks never
-    hold the concatenation (on NCCL, which lacks a plain gather, they receive it and drop it).
+    On all ranks, or with ``to_main_only`` on rank 0 alone (None elsewhere): the other ranks never hold
+    them (on NCCL, which lacks a plain gather, they receive them and drop them). Returning the parts
+    rather than their concatenation lets callers place rows without a second full-size copy.
     """
     if not is_distributed():
-        return local
+        return [local]
     world = world_size()
     lengths = torch.zeros(world, dtype=torch.int64, device=local.device)
     lengths[rank()] = len(local)
     all_reduce_sum(lengths)
-    block = int(lengths.max())
-    padded = local.new_zeros((block, *local.shape[1:]))
+    padded = local.new_zeros((int(lengths.max()), *local.shape[1:]))
     padded[: len(local)] = local
     if to_main_only and dist.get_backend() != "nccl":
         parts = [torch.empty_like(padded) for _ in range(world)] if is_main() else None
@@ -119,36 +119,12 @@ def all_gather_varlen(local: torch.Tensor, to_main_only: bool = False) -> torch.
         dist.all_gather(parts, padded)
     if to_main_only and not is_main():
         return None
-    return torch.cat([part[:n] for part, n in zip(parts, lengths.tolist())])
+    return [part[:n] for part, n in zip(parts, lengths.tolist())]
 
 
-def all_gather_rows(local: torch.Tensor) -> torch.Tensor:
-    """Each rank's contiguous block (``shard_bounds``) assembled in dataset order, on every rank."""
-    return all_gather_varlen(local)
-
-
-def gather_rows_to_main(local: torch.Tensor, total_rows: int) -> torch.Tensor | None:
-    """Each rank's contiguous block of rows (``shard_bounds``) assembled on rank 0; None elsewhere.
-
-    Only rank 0 ever holds all N rows (NCCL lacks a plain gather, so there every rank receives them
-    and the others drop them at once).
-    """
-    if not is_distributed():
-        return local
-    world = world_size()
-    block = -(-total_rows // world)
-    padded = local.new_zeros((block, *local.shape[1:]))
-    padded[: len(local)] = local
-    if dist.get_backend() == "nccl":
-        parts = [torch.empty_like(padded) for _ in range(world)]
-        dist.all_gather(parts, padded)
-    else:
-        parts = [torch.empty_like(padded) for _ in range(world)] if is_main() else None
-        dist.gather(padded, parts, dst=0)
-    if not is_main():
-        return None
-    bounds = [shard_bounds(total_rows, r, world) for r in range(world)]
-    return torch.cat([part[: hi - lo] for part, (lo, hi) in zip(parts, bounds)])
+def all_gather_varlen(local: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows concatenated in rank order, on every rank (for small arrays)."""
+    return torch.cat(gather_parts(local))
 
 
 def shard_bounds(total: int, shard: int, shards: int) -> tuple[int, int]:

@@ -53,15 +53,27 @@ def extract_features(
         indices = torch.arange(lo, hi)
     if not gather:
         return local.numpy(), valid.numpy().astype(bool), indices.numpy()
-    comm = runtime.device if runtime.device.type == "cuda" else torch.device("cpu")  # NCCL needs device tensors
-    gathered = [dist.all_gather_varlen(t.to(comm), to_main_only=True) for t in (local, valid, indices)]
+    return assemble_on_main(local, valid, indices, n, runtime.device)
+
+
+def assemble_on_main(local: torch.Tensor, valid: torch.Tensor, indices: torch.Tensor, n: int, device: torch.device):
+    """Every rank's rows placed at their dataset indices in one (n, d) array on rank 0; (None, None) elsewhere.
+
+    Peak on rank 0: the received blocks plus the assembled array (2x the features), never a third copy.
+    """
+    comm = device if device.type == "cuda" else torch.device("cpu")  # NCCL needs device tensors
+    rows = dist.gather_parts(indices.to(comm), to_main_only=True)
+    ok = dist.gather_parts(valid.to(comm), to_main_only=True)
+    blocks = dist.gather_parts(local.to(comm), to_main_only=True)
     if not dist.is_main():
         return None, None
-    features = np.zeros((n, net.feature_dim), dtype=np.float32)
+    features = np.zeros((n, local.shape[1]), dtype=np.float32)
     mask = np.zeros(n, dtype=bool)
-    rows = gathered[2].cpu().numpy()
-    features[rows] = gathered[0].cpu().numpy()
-    mask[rows] = gathered[1].cpu().numpy().astype(bool)
+    for r, v, block in zip(rows, ok, blocks):
+        r = r.cpu().numpy()
+        features[r] = block.cpu().numpy()
+        mask[r] = v.cpu().numpy().astype(bool)
+    del blocks
     return features, mask
 
 

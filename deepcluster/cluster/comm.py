@@ -40,8 +40,8 @@ class GroupComm:
 
     def cat_to_main(self, array: np.ndarray) -> np.ndarray | None:
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        gathered = dist.all_gather_varlen(tensor, to_main_only=True)
-        return None if gathered is None else gathered.cpu().numpy()
+        parts = dist.gather_parts(tensor, to_main_only=True)
+        return None if parts is None else torch.cat(parts).cpu().numpy()
 
     def broadcast(self, array: np.ndarray) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)

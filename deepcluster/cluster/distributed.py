@@ -91,7 +91,8 @@ def cluster_features_distributed(
     """
     usable = np.flatnonzero(valid_local)
     comm = GroupComm(len(usable), device)  # offsets among usable rows only
-    x = whiten_distributed(features_local[usable], pca_dim, sample_size, comm,
+    rows = features_local if len(usable) == len(features_local) else features_local[usable]  # no copy if all usable
+    x = whiten_distributed(rows, pca_dim, sample_size, comm,
                            np.random.default_rng([seed, epoch, 6, dist.rank()]))
     result = distributed_kmeans(x, k, niter, epoch_seed(seed, epoch, stream=2), comm)
     loss = result.loss

@@ -33,7 +33,9 @@ def fit_whitening(sample: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def apply_whitening(x: np.ndarray, matrix: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    return (np.asarray(x, dtype=np.float32) @ matrix.T + bias).astype(np.float32)
+    out = np.asarray(x, dtype=np.float32) @ matrix.T  # one new (n, dim) array; the bias is added in place
+    out += bias
+    return out
 
 
 def pca_whiten(features: np.ndarray, dim: int) -> np.ndarray:
