@@ -1,0 +1,98 @@
+"""Benchmark the clustering heads on Fashion-MNIST train+test (70,000 images), raw pixels.
+
+Seed-major: for each seed, every method runs once (launch/cluster.py, one process per run), so a benchmark
+stopped early still has the same seeds for every method. The autoencoder of a seed is pretrained by the
+first method that needs it and read from OUT/ae_cache by the others (the cache key hashes data, settings and
+seed). Per-method results are merged into OUT/METHOD/results.json and summarised as a Markdown table.
+
+  OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/heads/run_heads.py --out runs/heads --seeds 10
+  python benchmarks/heads/run_heads.py --out runs/heads --summarise-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+METHODS = ("kmeans", "ae_kmeans", "dec", "vade", "spectralnet")
+
+
+def merge(out: Path, method: str) -> dict | None:
+    """Gather OUT/METHOD/seed-*/results.json (and OUT/METHOD/results.json runs, if any) by seed."""
+    runs = {}
+    for path in sorted((out / method).glob("**/results.json")):
+        for run in json.loads(path.read_text())["runs"]:
+            runs[run["seed"]] = run
+    if not runs:
+        return None
+    ordered = [runs[s] for s in sorted(runs)]
+    summary = {"method": method, "runs": ordered}
+    for metric in ("acc", "nmi", "ari", "seconds"):
+        values = [r[metric] for r in ordered]
+        summary[metric] = {"median": statistics.median(values), "mean": statistics.fmean(values),
+                           "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
+    return summary
+
+
+def _mean(values: list[float]) -> str:
+    return f"{statistics.fmean(values):.0f}" if values else "-"
+
+
+def table(out: Path) -> str:
+    """Markdown summary. Times per run: wall clock, and CPU time of the (single-threaded) process, which is
+    what an uncontended single-core run takes; the autoencoder pretraining is counted once per seed, in the
+    first method that needs it, and shown separately."""
+    lines = ["| method | seeds | ACC mean±std | ACC median | NMI mean±std | NMI median | ARI mean±std | ARI median "
+             "| CPU s/run (head) | CPU s (AE pretrain) | wall s/run |", "|" + "---|" * 11]
+    for method in METHODS:
+        s = merge(out, method)
+        if s is None:
+            continue
+        cells = [f"{s[m]['mean']:.3f}±{s[m]['std']:.3f} | {s[m]['median']:.3f}" for m in ("acc", "nmi", "ari")]
+        runs = s["runs"]
+        head_cpu = [r["cpu_seconds"] - r.get("ae_cpu_seconds", 0.0) for r in runs if "cpu_seconds" in r]
+        ae_cpu = [r["ae_cpu_seconds"] for r in runs if "ae_cpu_seconds" in r]
+        ae_wall = [r["ae_seconds"] for r in runs if r.get("ae_seconds")]
+        ae_cell = _mean(ae_cpu) if ae_cpu else (f"({_mean(ae_wall)} wall)" if ae_wall else "-")
+        wall = [r["seconds"] for r in runs]
+        lines.append(f"| {method} | {len(runs)} | " + " | ".join(cells)
+                     + f" | {_mean(head_cpu)} | {ae_cell} | {_mean(wall)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--data-root", default=None, help="Fashion-MNIST IDX folder (default: Debian's copy)")
+    p.add_argument("--device", default="cpu", help="torch device for the heads (the CPU benchmark uses cpu)")
+    p.add_argument("--summarise-only", action="store_true")
+    args = p.parse_args()
+    out = Path(args.out)
+    if not args.summarise_only:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            for method in args.methods:
+                cmd = [sys.executable, str(REPO / "launch/cluster.py"), "--method", method, "--data", "fashion_mnist",
+                       "--k", "10", "--first-seed", str(seed), "--seeds", "1",
+                       "--out", str(out / method / f"seed-{seed}"), "--ae-cache", str(out / "ae_cache"), "--no-progress"]
+                if args.device != "cpu":
+                    cmd += ["--device", args.device]
+                if args.data_root:
+                    cmd += ["--data-root", args.data_root]
+                start = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                print(f"seed {seed} {method}: {time.perf_counter() - start:.0f} s wall (process)", flush=True)
+                (out / "TABLE.md").write_text(table(out) + "\n")
+    print(table(out))
+
+
+if __name__ == "__main__":
+    main()

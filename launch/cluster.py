@@ -1,0 +1,149 @@
+"""Run a clustering head (kmeans, ae_kmeans, dec, vade, spectralnet) on frozen features, over several seeds.
+
+Inputs: raw pixels of a dataset (default), a features file from launch/extract.py (--features), or a
+checkpoint / exported backbone (--checkpoint). Labels only score the result: they are never used to train,
+stop early or choose a run. Writes OUT/results.json after every seed and prints the summary table.
+
+  # Fashion-MNIST train+test (70,000 images), raw pixels, 5 seeds, single core:
+  OMP_NUM_THREADS=1 taskset -c 1 python launch/cluster.py --method dec --data fashion_mnist --k 10 \
+      --seeds 5 --out runs/heads/dec --ae-cache runs/heads/ae_cache
+  # DeepCluster features:
+  python launch/cluster.py --method kmeans --data fashion_mnist --features feats.npz --k 10 --seeds 10 --out runs/km
+  # Override a hyperparameter (JSON value): --set max_iter=2000 --set ae_epochs=30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# Replace the script's own folder (sys.path[0]) by the repo root: launch/ holds scripts whose names can
+# shadow standard modules (launch/inspect.py would hide the stdlib's inspect).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from deepcluster.heads import HEADS, build_head  # noqa: E402
+from deepcluster.heads.inputs import load_inputs  # noqa: E402
+from deepcluster.metrics import score_clustering  # noqa: E402
+
+METRICS = ("acc", "nmi", "ari")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--method", required=True, choices=sorted(HEADS), help="clustering head to run")
+    p.add_argument("--data", required=True, help="dataset name as the engine's data.name (fashion_mnist, mnist, "
+                   "cifar10, imagefolder); for raw pixels and for --checkpoint")
+    p.add_argument("--data-root", default=None, help="dataset folder (default for fashion_mnist: Debian's copy)")
+    p.add_argument("--features", default=None, help=".npz from launch/extract.py: cluster these features")
+    p.add_argument("--checkpoint", default=None, help="training checkpoint or exported backbone: cluster its features")
+    p.add_argument("--k", type=int, required=True, help="number of clusters (10 for (Fashion-)MNIST)")
+    p.add_argument("--seeds", type=int, default=1, help="number of runs, with seeds first-seed .. first-seed+S-1")
+    p.add_argument("--first-seed", type=int, default=0, help="seed of the first run")
+    p.add_argument("--out", required=True, help="output folder for results.json (and saved heads)")
+    p.add_argument("--limit", type=int, default=None, help="cluster a fixed random subset of this many samples")
+    p.add_argument("--ae-cache", default=None, help="folder to cache pretrained autoencoders (keyed by data, "
+                   "settings and seed), shared by ae_kmeans/dec/vade/spectralnet; default OUT/ae_cache")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
+                   help="override a head hyperparameter, e.g. --set max_iter=2000 --set ae_epochs=30")
+    p.add_argument("--save-heads", action="store_true", help="also save each fitted head to OUT/seed-S/")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return p.parse_args(argv)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects NAME=VALUE, got {pair!r}")
+        try:
+            overrides[name] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[name] = value
+    return overrides
+
+
+def summarise(runs: list[dict]) -> dict:
+    summary = {}
+    for metric in METRICS:
+        values = [r[metric] for r in runs if r.get(metric) is not None]
+        if values:
+            summary[metric] = {"median": statistics.median(values), "mean": statistics.fmean(values),
+                               "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
+    return summary
+
+
+def write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+def print_table(method: str, runs: list[dict], summary: dict) -> None:
+    print(f"\n{method}: {len(runs)} run(s)")
+    print(f"{'seed':>6} {'acc':>7} {'nmi':>7} {'ari':>7} {'seconds':>9}")
+    for r in runs:
+        cells = " ".join(f"{r[m]:7.4f}" if r.get(m) is not None else f"{'-':>7}" for m in METRICS)
+        print(f"{r['seed']:>6} {cells} {r['seconds']:9.1f}")
+    for stat in ("median", "mean", "std"):
+        cells = " ".join(f"{summary[m][stat]:7.4f}" if m in summary else f"{'-':>7}" for m in METRICS)
+        print(f"{stat:>6} {cells}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads:
+        import faiss
+        import torch
+
+        torch.set_num_threads(int(threads))
+        faiss.omp_set_num_threads(int(threads))
+    overrides = parse_overrides(args.set)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    x, labels, source = load_inputs(args.data, args.data_root, args.features, args.checkpoint, args.limit)
+    if labels is None:
+        print(f"warning: {source} has no labels; runs are not scored", file=sys.stderr)
+    print(f"{args.method} on {source}: {x.shape[0]} samples x {x.shape[1]} dims, k={args.k}")
+    ae_cache = Path(args.ae_cache) if args.ae_cache else out / "ae_cache"
+    results = {"method": args.method, "source": source, "n": int(x.shape[0]), "dim": int(x.shape[1]),
+               "k": args.k, "overrides": overrides, "threads": threads, "argv": sys.argv, "runs": []}
+    for seed in tqdm(range(args.first_seed, args.first_seed + args.seeds), desc=f"{args.method} seeds",
+                     disable=args.no_progress):
+        head = build_head(args.method, args.k, seed, **overrides).to(args.device)
+        head.ae_cache = ae_cache
+        head.progress = not args.no_progress
+        start, cpu_start = time.perf_counter(), time.process_time()
+        assignments = head.fit(x).predict(x)
+        # cpu_seconds: CPU time of this process (= wall time of an uncontended single-thread run).
+        run = {"seed": seed, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start}
+        if labels is not None:
+            run.update(score_clustering(labels, assignments))
+        run["cluster_sizes"] = sorted((int(c) for c in np.bincount(assignments, minlength=args.k)), reverse=True)
+        used = sum(c > 0 for c in run["cluster_sizes"])
+        if used < args.k:  # a degenerate result must not pass silently as a (bad) clustering
+            print(f"warning: seed {seed} uses only {used} of k={args.k} clusters (a collapsed run); "
+                  f"see cluster_sizes in results.json", file=sys.stderr)
+        run.update({k: v for k, v in head.info.items() if isinstance(v, (int, float, str, bool, dict))})
+        results["runs"].append(run)
+        results["params"] = head.params
+        results.update(summarise(results["runs"]))
+        write_json(out / "results.json", results)
+        if args.save_heads:
+            head.save(out / f"seed-{seed}")
+    print_table(args.method, results["runs"], summarise(results["runs"]))
+    print(f"wrote {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

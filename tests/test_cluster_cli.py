@@ -1,0 +1,122 @@
+"""launch/cluster.py end to end, as a subprocess: raw pixels of a Fashion-MNIST subset, a features file,
+a checkpoint, and the bad inputs that must stop it with a clear message."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+FAST_AE = ["--set", "ae_epochs=3", "--set", "ae_hidden=[256,64]"]
+
+
+def load_cli_module():
+    spec = importlib.util.spec_from_file_location("cluster_cli", REPO / "launch/cluster.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(REPO / "launch/cluster.py"), "--no-progress", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def blob_file(path: Path, n_per: int = 50, k: int = 3, **extra: np.ndarray) -> Path:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(k), n_per)
+    features = (rng.normal(0, 6, (k, 8))[labels] + rng.normal(0, 1, (len(labels), 8))).astype(np.float32)
+    np.savez(path, **{"features": features, "labels": labels.astype(np.int64), **extra})
+    return path
+
+
+@pytest.mark.skipif(not FMNIST.is_dir(), reason="Fashion-MNIST is not installed")
+def test_raw_pixels_subset_writes_results(tmp_path):
+    out = tmp_path / "dec"
+    proc = run_cli("--method", "dec", "--data", "fashion_mnist", "--k", "10", "--seeds", "2", "--limit", "1000",
+                   "--out", str(out), *FAST_AE, "--set", "max_iter=80", "--set", "update_interval=20")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["method"] == "dec" and results["n"] == 1000 and results["dim"] == 784
+    assert [r["seed"] for r in results["runs"]] == [0, 1]
+    for run in results["runs"]:
+        assert {"seed", "acc", "nmi", "ari", "seconds"} <= run.keys()
+        assert run["acc"] > 0.3 and np.isfinite([run["nmi"], run["ari"]]).all()
+    for metric in ("acc", "nmi", "ari"):
+        assert set(results[metric]) == {"median", "mean", "std"}
+    assert "median" in proc.stdout and "std" in proc.stdout  # the printed table
+    assert len(list((out / "ae_cache").glob("ae-*.safetensors"))) == 2  # one autoencoder per seed
+
+
+def test_features_file(tmp_path):
+    path = blob_file(tmp_path / "feats.npz", index=np.arange(150), keys=np.array([f"img{i}" for i in range(150)]))
+    proc = run_cli("--method", "kmeans", "--data", "fashion_mnist", "--features", str(path), "--k", "3",
+                   "--seeds", "3", "--out", str(tmp_path / "km"), "--save-heads")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "km/results.json").read_text())
+    assert results["acc"]["median"] >= 0.95 and len(results["runs"]) == 3
+    assert (tmp_path / "km/seed-2/weights.safetensors").is_file()
+
+
+@pytest.mark.parametrize("case", ["length", "nan", "k_too_large", "mnist_without_root", "imagefolder_pixels"])
+def test_bad_input_is_a_clear_error(case, tmp_path):
+    feats = tmp_path / "feats.npz"
+    if case == "length":
+        blob_file(feats)
+        np.savez(feats, features=np.load(feats)["features"], labels=np.zeros(149, np.int64))
+        args, message = ["--features", str(feats), "--k", "3"], "'features' has 150 rows but 'labels' has 149"
+    elif case == "nan":
+        blob_file(feats)
+        bad = np.load(feats)["features"].copy()
+        bad[7, 0] = np.nan
+        np.savez(feats, features=bad)
+        args, message = ["--features", str(feats), "--k", "3"], "NaN or Inf in 1 of 150 rows"
+    elif case == "k_too_large":
+        args, message = ["--features", str(blob_file(feats)), "--k", "500"], "k=500 is larger than the 150 samples"
+    elif case == "mnist_without_root":
+        args, message = ["--k", "10", "--data", "mnist"], "needs --data-root"
+    else:
+        args, message = ["--k", "10", "--data", "imagefolder", "--data-root", str(tmp_path)], "pass --features"
+    if "--data" not in args:
+        args = ["--data", "fashion_mnist", *args]
+    cli = load_cli_module()  # in-process: these fail before any training, no need to pay a process start
+    with pytest.raises((ValueError, FileNotFoundError)) as err:
+        cli.main(["--method", "kmeans", "--out", str(tmp_path / "out"), "--no-progress", *args])
+    assert message in str(err.value)
+    assert not (tmp_path / "out/results.json").exists()
+
+
+def _has_checkpoint_support() -> bool:
+    try:
+        from deepcluster.features import extract_for_checkpoint  # noqa: F401
+        from deepcluster.pretrained import make_checkpoint  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not (FMNIST.is_dir() and _has_checkpoint_support()), reason="needs Fashion-MNIST and the engine")
+def test_checkpoint_features(tmp_path):
+    import torch
+
+    from deepcluster.config import load_config
+    from deepcluster.models.network import build_network
+    from deepcluster.pretrained import make_checkpoint
+
+    cfg = load_config(REPO / "configs/fashion_mnist.yaml")
+    torch.manual_seed(0)
+    net = build_network(cfg.model, 1, 28, 10)
+    torch.save(make_checkpoint(net, cfg, epoch=0), tmp_path / "random.pt")
+    proc = run_cli("--method", "kmeans", "--data", "fashion_mnist", "--checkpoint", str(tmp_path / "random.pt"),
+                   "--k", "10", "--limit", "500", "--out", str(tmp_path / "ck"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "ck/results.json").read_text())
+    assert results["n"] == 500 and results["source"].startswith("checkpoint")
+    assert results["acc"]["median"] > 0.2  # random conv features still carry some class signal

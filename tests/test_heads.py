@@ -1,0 +1,187 @@
+"""Clustering heads: recovery of separated clusters, out-of-sample prediction, save/load, determinism,
+bad input, and a run on a small real Fashion-MNIST subset. CPU, small sizes, real torch and faiss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deepcluster.heads import HEADS, build_head, check_features, load_head
+from deepcluster.heads.autoencoder import pretrained_autoencoder
+from deepcluster.heads.inputs import load_features_file
+from deepcluster.heads.spectralnet import knn_gaussian_affinity, orthonormaliser
+from deepcluster.heads.vade import VaDEModel
+from deepcluster.metrics import cluster_accuracy
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+K = 4
+SMALL_AE = {"ae_hidden": [64, 64], "code_dim": 4, "ae_epochs": 40, "ae_batch_size": 64}
+SMALL = {
+    "kmeans": {},
+    "ae_kmeans": dict(SMALL_AE),
+    "dec": {**SMALL_AE, "max_iter": 300, "batch_size": 64, "update_interval": 20},
+    "vade": {**SMALL_AE, "epochs": 15, "batch_size": 64},
+    "spectralnet": {**SMALL_AE, "hidden": [64, 64], "iters": 200, "batch_size": 256},
+}
+
+
+def blobs(n_per: int, seed: int, dim: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """K well-separated Gaussian clusters (centres 8 apart per axis on average, unit noise)."""
+    centres = np.random.default_rng(123).normal(0, 4, (K, dim))
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(K), n_per)
+    x = centres[y] + rng.normal(0, 1, (len(y), dim))
+    order = rng.permutation(len(y))
+    return x[order].astype(np.float32), y[order]
+
+
+@pytest.fixture(scope="module")
+def train_blobs():
+    return blobs(100, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(train_blobs, tmp_path_factory):
+    """Each head fitted once on the blobs (the AE shared through a cache, as in the benchmark)."""
+    cache = tmp_path_factory.mktemp("ae_cache")
+    heads = {}
+    for method, params in SMALL.items():
+        head = build_head(method, K, seed=0, **params)
+        head.ae_cache = cache
+        heads[method] = head.fit(train_blobs[0])
+    return heads
+
+
+@pytest.mark.parametrize("method", sorted(HEADS))
+def test_recovers_separated_clusters(method, fitted, train_blobs):
+    x, y = train_blobs
+    assert cluster_accuracy(y, fitted[method].predict(x)) >= 0.95
+
+
+@pytest.mark.parametrize("method", sorted(HEADS))
+def test_out_of_sample_prediction(method, fitted):
+    x_new, y_new = blobs(50, seed=7)
+    assert cluster_accuracy(y_new, fitted[method].predict(x_new)) >= 0.95
+
+
+@pytest.mark.parametrize("method", sorted(HEADS))
+def test_save_load_round_trip(method, fitted, tmp_path):
+    x, _ = blobs(30, seed=3)
+    fitted[method].save(tmp_path / method)
+    restored = load_head(tmp_path / method)
+    assert type(restored) is type(fitted[method]) and restored.params == fitted[method].params
+    np.testing.assert_array_equal(restored.predict(x), fitted[method].predict(x))
+
+
+def test_spectralnet_paper_alternation_also_runs(train_blobs):
+    x, y = train_blobs
+    head = build_head("spectralnet", K, seed=0, **SMALL["spectralnet"], ortho_grad=False).fit(x)
+    assert cluster_accuracy(y, head.predict(x)) >= 0.95 and sum(head.info["spectralnet_ortho"].values()) == 201
+
+
+@pytest.mark.parametrize("method", ["dec", "vade", "spectralnet"])
+def test_same_seed_same_result(method, fitted, train_blobs, tmp_path):
+    """A second fit with the same seed (autoencoder trained afresh, no cache) gives the same labels."""
+    x, _ = train_blobs
+    again = build_head(method, K, seed=0, **SMALL[method]).fit(x)
+    np.testing.assert_array_equal(again.predict(x), fitted[method].predict(x))
+
+
+def test_autoencoder_cache_is_keyed_by_data_and_settings(tmp_path):
+    x, _ = blobs(20, seed=1)
+    settings = {"hidden": [16], "code_dim": 2, "epochs": 2, "lr": 1e-3, "batch_size": 32}
+    _, first = pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    _, again = pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    assert not first["ae_cached"] and again["ae_cached"] and again["ae_file"] == first["ae_file"]
+    _, other = pretrained_autoencoder(x, {**settings, "epochs": 3}, seed=0, device=torch.device("cpu"),
+                                      cache_dir=tmp_path)
+    _, shifted = pretrained_autoencoder(x + 1, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    assert not other["ae_cached"] and not shifted["ae_cached"]
+    assert len(list(tmp_path.glob("ae-*.safetensors"))) == 3
+
+
+# ---- bad input -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features_are_refused(bad):
+    x, _ = blobs(10, seed=0)
+    x[3, 2] = bad
+    with pytest.raises(ValueError, match="NaN or Inf in 1 of 40 rows"):
+        build_head("kmeans", K).fit(x)
+
+
+def test_k_larger_than_n_is_refused():
+    with pytest.raises(ValueError, match="k=50 is larger than the 40 samples"):
+        build_head("dec", 50).fit(blobs(10, seed=0)[0])
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="2-D"):
+        check_features(np.zeros(5))
+    head = build_head("kmeans", K).fit(blobs(10, seed=0)[0])
+    with pytest.raises(ValueError, match="3 dims but the head was fitted on 20"):
+        head.predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="unknown clustering method"):
+        build_head("gmm", K)
+
+
+def test_features_file_length_mismatch(tmp_path):
+    path = tmp_path / "feats.npz"
+    np.savez(path, features=np.zeros((10, 3), np.float32), labels=np.zeros(9, np.int64))
+    with pytest.raises(ValueError, match="'features' has 10 rows but 'labels' has 9"):
+        load_features_file(path)
+    np.savez(path, features=np.full((4, 3), np.nan, np.float32))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        load_features_file(path)
+
+
+def test_orthonormaliser_full_rank_and_rank_deficient():
+    y = torch.randn(256, 5, generator=torch.Generator().manual_seed(0))
+    a, how = orthonormaliser(y)
+    assert how == "cholesky"
+    torch.testing.assert_close((y @ a).T @ (y @ a) / 256, torch.eye(5), atol=1e-4, rtol=0)
+    collapsed = torch.cat([y[:, :2], y[:, :2], torch.zeros(256, 1)], dim=1)  # rank 2 of 5
+    a, how = orthonormaliser(collapsed)
+    out = collapsed @ a
+    assert how in ("jitter", "eigh") and torch.isfinite(out).all()
+    with pytest.raises(FloatingPointError, match="not finite"):
+        orthonormaliser(torch.full((8, 3), float("nan")))
+
+
+def test_affinity_is_symmetric_sparse_and_scaled():
+    h = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+    w = knn_gaussian_affinity(h, n_neighbors=5, scale_neighbor=2)
+    torch.testing.assert_close(w, w.T)
+    assert (w.diagonal() == 0).all() and ((w > 0).sum(1) >= 5).all() and ((w > 0).sum(1) < 20).all()
+    w_scaled = knn_gaussian_affinity(h * 100, n_neighbors=5, scale_neighbor=2)
+    torch.testing.assert_close(w, w_scaled)  # the scale comes from the neighbour distances
+
+
+def test_vade_responsibilities_survive_far_points():
+    """log-sum-exp: a code far from every component still gets a proper distribution, not 0/0."""
+    m = VaDEModel(input_dim=6, hidden=[8], code_dim=2, k=3)
+    logits = m.log_joint(torch.tensor([[1e4, -1e4]]))
+    gamma = torch.softmax(logits, dim=1)
+    assert torch.isfinite(gamma).all() and torch.allclose(gamma.sum(), torch.tensor(1.0))
+    with torch.no_grad():
+        m.pi_logits.copy_(torch.tensor([-50.0, 0.0, 80.0]))
+    assert torch.isfinite(m.loss(torch.randn(5, 6))).all()
+
+
+# ---- a small real subset -----------------------------------------------------------------------------
+@pytest.mark.skipif(not FMNIST.is_dir(), reason="Fashion-MNIST is not installed")
+def test_real_fashion_mnist_subset(tmp_path):
+    from deepcluster.heads.inputs import load_inputs
+
+    x, y, _ = load_inputs("fashion_mnist", None, None, None, limit=1000)
+    assert x.shape == (1000, 784) and 0.0 <= x.min() and x.max() <= 1.0
+    real = {"ae_epochs": 8, "ae_hidden": [256, 64]}
+    params = {"kmeans": {}, "ae_kmeans": real, "dec": {**real, "max_iter": 150}, "vade": {**real, "epochs": 3},
+              "spectralnet": {**real, "iters": 100, "batch_size": 500, "hidden": [128, 64]}}
+    for method, p in params.items():
+        head = build_head(method, 10, seed=0, **p)
+        head.ae_cache = tmp_path
+        acc = cluster_accuracy(y, head.fit(x).predict(x))
+        assert acc > 0.35, f"{method} reached only ACC {acc:.3f} on 1,000 Fashion-MNIST images"
