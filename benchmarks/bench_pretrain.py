@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import time
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output folder (its run/ subfolder is the training run)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(args.config, [*args.overrides, f"run_dir={out / 'run'}"])
