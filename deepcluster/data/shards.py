@@ -19,11 +19,10 @@ import numpy as np
 import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
-from torchvision.transforms import v2 as T
 
 from ..config import ConfigError
 from .decode import IMAGE_EXTENSIONS, UnreadableImage, load_rgb
-from .sources import ImageSource
+from .sources import ImageSource, collate_skipping_unreadable, image_transform
 
 IMAGE_SUFFIXES = tuple(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)
 
@@ -64,13 +63,6 @@ def _decode(sample: dict, transform, index_of: dict[str, int]):
         return None, index
 
 
-def _collate(samples):
-    good = [(img, i) for img, i in samples if img is not None]
-    bad = torch.tensor([i for img, i in samples if img is None], dtype=torch.int64)
-    images = torch.stack([img for img, _ in good]) if good else None
-    return images, torch.tensor([i for _, i in good], dtype=torch.int64), bad
-
-
 @dataclass
 class ShardSource(ImageSource):
     shards: list[str] = field(default_factory=list)
@@ -92,13 +84,7 @@ class ShardSource(ImageSource):
             )
 
     def _transform(self, train: bool):
-        size = self.image_size
-        if train:
-            ops = [T.RandomResizedCrop(size, scale=(self.crop_min_scale, 1.0), antialias=True)]
-            ops += [T.RandomHorizontalFlip()] if self.flip else []
-        else:
-            ops = [T.Resize(round(size * 256 / 224), antialias=True), T.CenterCrop(size)]
-        return T.Compose([T.PILToTensor(), *ops])
+        return image_transform(self.image_size, train, self.crop_min_scale, self.flip)
 
     def _stream(self, train: bool, seed: int, batch_size: int, workers: int, copies: np.ndarray | None):
         pipeline = wds.WebDataset(
@@ -108,7 +94,7 @@ class ShardSource(ImageSource):
         if copies is not None:  # uniform-over-clusters sampling: each sample as often as the sampler drew it
             pipeline = pipeline.compose(lambda src: (s for s in src for _ in range(int(copies[s[1]]))))
             pipeline = pipeline.shuffle(2000, seed=seed)
-        pipeline = pipeline.batched(batch_size, collation_fn=_collate, partial=True)
+        pipeline = pipeline.batched(batch_size, collation_fn=collate_skipping_unreadable, partial=True)
         loader = DataLoader(pipeline, batch_size=None, num_workers=workers,
                             generator=torch.Generator().manual_seed(seed), pin_memory=torch.cuda.is_available())
         for images, idx, bad in loader:

@@ -77,7 +77,19 @@ class _FolderDataset(Dataset):
         return image, index
 
 
-def _collate_skipping_unreadable(samples):
+def image_transform(size: int, train: bool, crop_min_scale: float, flip: bool):
+    """Per-sample transform of decoded files: train = random-resized-crop (+ flip); eval = the ImageNet
+    convention, resize to size·256/224 then center crop. Output: uint8 (C, size, size)."""
+    if train:
+        ops = [T.RandomResizedCrop(size, scale=(crop_min_scale, 1.0), antialias=True)]
+        ops += [T.RandomHorizontalFlip()] if flip else []
+    else:
+        ops = [T.Resize(round(size * 256 / 224), antialias=True), T.CenterCrop(size)]
+    return T.Compose([T.PILToTensor(), *ops])
+
+
+def collate_skipping_unreadable(samples):
+    """(images or None, indices, indices of undecodable samples) from (image or None, index) pairs."""
     good = [(img, i) for img, i in samples if img is not None]
     bad = torch.tensor([i for img, i in samples if img is None], dtype=torch.int64)
     if not good:
@@ -104,13 +116,7 @@ class FolderSource(ImageSource):
     flip: bool = True
 
     def _transform(self, train: bool):
-        size = self.image_size
-        if train:
-            crop = [T.RandomResizedCrop(size, scale=(self.crop_min_scale, 1.0), antialias=True)]
-            crop += [T.RandomHorizontalFlip()] if self.flip else []
-        else:  # the ImageNet convention: resize to size·256/224, then center crop
-            crop = [T.Resize(round(size * 256 / 224), antialias=True), T.CenterCrop(size)]
-        return T.Compose([T.PILToTensor(), *crop])
+        return image_transform(self.image_size, train, self.crop_min_scale, self.flip)
 
     def batches(self, indices, batch_size, train, seed, workers):
         loader = DataLoader(
@@ -118,7 +124,7 @@ class FolderSource(ImageSource):
             batch_size=batch_size,
             sampler=_IndexList(indices),
             num_workers=workers,
-            collate_fn=_collate_skipping_unreadable,
+            collate_fn=collate_skipping_unreadable,
             generator=torch.Generator().manual_seed(seed),
             pin_memory=torch.cuda.is_available(),
             persistent_workers=False,
