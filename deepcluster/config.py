@@ -22,6 +22,7 @@ ARCHS = ("compact", "alexnet", "resnet18", "resnet50")
 SPLITS = ("all", "train", "test")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 CLUSTER_MODES = ("gather", "distributed")
+FEATURE_DTYPES = ("float32", "float16")
 
 
 class ConfigError(ValueError):
@@ -56,6 +57,7 @@ class ClusterConfig:
     reassign_every: int = 1  # re-cluster every N epochs (paper: 1)
     mode: str = "gather"  # gather: k-means on rank 0; distributed: features stay sharded over ranks
     pca_sample: int = 100000  # distributed mode: points sampled over all ranks to fit the PCA
+    feature_dtype: str = "float32"  # float16 halves the host memory of extracted features (ImageNet: 21 -> 10.5 GB)
 
 
 @dataclass
@@ -231,6 +233,7 @@ def validate(cfg: Config) -> None:
     _choice("model.arch", cfg.model.arch, ARCHS)
     _choice("train.amp", cfg.train.amp, AMP_MODES)
     _choice("cluster.mode", cfg.cluster.mode, CLUSTER_MODES)
+    _choice("cluster.feature_dtype", cfg.cluster.feature_dtype, FEATURE_DTYPES)
     if cfg.data.name == "imagefolder" and not cfg.data.root:
         raise ConfigError("data.name=imagefolder needs data.root=<folder of images>")
     if cfg.data.name == "webdataset" and not cfg.data.urls:

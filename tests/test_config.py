@@ -21,6 +21,8 @@ def test_defaults_recipe_and_dotted_overrides(tmp_path):
         ("cluster.k=1", "cluster.k=1 must be >= 2"),
         ("train.batch_size=0", "train.batch_size=0 must be >= 1"),
         ("data.crop_min_scale=1.5", "data.crop_min_scale=1.5 must be in (0, 1]"),
+        ("cluster.feature_dtype=bfloat16", "cluster.feature_dtype='bfloat16' is not supported; choose one of: float32, float16"),
+        ("cluster.feature_dtype=16", "cluster.feature_dtype=16 must be of type str"),
         ("train", "not of the form key.sub=value"),
     ],
 )
@@ -28,6 +30,23 @@ def test_bad_keys_and_values_name_the_key(tmp_path, override, message):
     with pytest.raises(ConfigError) as err:
         load_config(None, [f"run_dir={tmp_path}", override])
     assert message in str(err.value)
+
+
+def test_feature_dtype_float16_is_accepted(tmp_path):
+    assert load_config(None, [f"run_dir={tmp_path}", "cluster.feature_dtype=float16"]).cluster.feature_dtype == "float16"
+
+
+def test_runs_saved_before_a_key_existed_still_resume(tmp_path):
+    """A checkpoint's config without a key added later (cluster.feature_dtype) resumes as its default."""
+    from deepcluster.train.run_state import check_resume_compatible
+
+    cfg = load_config(None, [f"run_dir={tmp_path}"])
+    saved = cfg.to_dict()
+    del saved["cluster"]["feature_dtype"]
+    check_resume_compatible(saved, cfg)
+    changed = load_config(None, [f"run_dir={tmp_path}", "cluster.feature_dtype=float16"])
+    with pytest.raises(ConfigError, match="cluster.feature_dtype: 'float32' → 'float16'"):
+        check_resume_compatible(saved, changed)
 
 
 def test_imagefolder_needs_a_root(tmp_path):

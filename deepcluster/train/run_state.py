@@ -61,8 +61,12 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def check_resume_compatible(saved: dict[str, Any], cfg: Config) -> None:
-    """Refuse to resume a run with settings that would change the experiment halfway through."""
-    old, new = _flatten(saved), _flatten(cfg.to_dict())
+    """Refuse to resume a run with settings that would change the experiment halfway through.
+
+    Keys added to the schema after the run was saved count as their defaults, so old runs still resume.
+    """
+    old = {**_flatten(Config().to_dict()), **_flatten(saved)}
+    new = _flatten(cfg.to_dict())
     changed = [k for k in sorted(set(old) | set(new))
                if old.get(k) != new.get(k) and not any(k == a or (a.endswith(".") and k.startswith(a)) for a in RESUMABLE_CHANGES)]
     if changed:
