@@ -19,12 +19,17 @@ from .config import TrainConfig
 from .data.augment import normalize
 
 
+FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16}  # cluster.feature_dtype
+
+
 @dataclass
 class Runtime:
     device: torch.device
     amp_dtype: torch.dtype | None
     channels_last: bool
     kmeans_backend: str
+    feature_dtype: torch.dtype = torch.float32  # extracted features on the host; float16 halves their memory
+    pin_memory: bool = False  # page-locked host batches, so host-to-device copies can be non-blocking
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -32,21 +37,31 @@ class Runtime:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def prepare(self, images: torch.Tensor, mean, std) -> torch.Tensor:
-        """uint8 batch → normalised float on the device, in the chosen memory format."""
+        """uint8 batch → normalised float on the device, in the chosen memory format.
+
+        DataLoader batches arrive pinned (``pin_memory`` on CUDA); in-memory batches are pinned here,
+        since a non-blocking copy from pageable memory is a synchronous one.
+        """
+        if self.pin_memory and not images.is_pinned():
+            images = images.pin_memory()
         x = normalize(images.to(self.device, non_blocking=True), mean, std)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def describe(self) -> str:
+        """One line naming every fast path and whether it is on, for the start-up log."""
         amp = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off"
         backend = torch.distributed.get_backend() if dist.is_distributed() else "none (single process)"
         return (
-            f"device={self.device} world_size={dist.world_size()} backend={backend} amp={amp} "
-            f"channels_last={self.channels_last} kmeans={self.kmeans_backend}-faiss "
-            f"cudnn.benchmark={torch.backends.cudnn.benchmark} threads={torch.get_num_threads()}"
+            f"device={self.device} local_rank={dist.local_rank()} world_size={dist.world_size()} backend={backend} "
+            f"amp={amp} channels_last={self.channels_last} cudnn.benchmark={torch.backends.cudnn.benchmark} "
+            f"pin_memory={self.pin_memory} non_blocking_copies={self.pin_memory} kmeans={self.kmeans_backend}-faiss "
+            f"feature_dtype={str(self.feature_dtype).replace('torch.', '')} threads={torch.get_num_threads()}"
         )
 
 
-def select_runtime(cfg: TrainConfig, device: torch.device) -> Runtime:
+def select_runtime(cfg: TrainConfig, device: torch.device, feature_dtype: str = "float32") -> Runtime:
+    """The fast paths this machine supports: bf16 autocast, cuDNN autotuning, pinned copies and GPU
+    faiss on CUDA; fp32 and CPU faiss otherwise (``train.amp`` and ``train.channels_last`` can override)."""
     if cfg.amp == "auto":
         if device.type == "cuda":
             amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -55,8 +70,9 @@ def select_runtime(cfg: TrainConfig, device: torch.device) -> Runtime:
     else:
         amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    return Runtime(device=device, amp_dtype=amp, channels_last=cfg.channels_last, kmeans_backend=kmeans_backend())
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: autotuned convolutions pay from the 2nd batch
+    return Runtime(device=device, amp_dtype=amp, channels_last=cfg.channels_last, kmeans_backend=kmeans_backend(device),
+                   feature_dtype=FEATURE_DTYPES[feature_dtype], pin_memory=device.type == "cuda")
 
 
 def progress(iterable, total: int | None = None, desc: str = ""):

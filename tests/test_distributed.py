@@ -25,10 +25,13 @@ def metrics(run_dir: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_distributed_kmeans_reaches_the_gathered_objective(tmp_path, fashion_mnist_root):
+    """Also with float16 host features on the sharded side: their blocks cross gloo and are whitened as float16."""
     gathered, sharded = tmp_path / "gather", tmp_path / "distributed"
-    for run_dir, mode in ((gathered, "gather"), (sharded, "distributed")):
-        proc = run_torchrun([f"run_dir={run_dir}", f"cluster.mode={mode}", "train.epochs=1", *TINY], nproc=2)
+    for run_dir, mode, dtype in ((gathered, "gather", "float32"), (sharded, "distributed", "float16")):
+        proc = run_torchrun([f"run_dir={run_dir}", f"cluster.mode={mode}", f"cluster.feature_dtype={dtype}",
+                             "train.epochs=1", *TINY], nproc=2)
         assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"feature_dtype={dtype}" in proc.stderr
     a, b = metrics(gathered)[0], metrics(sharded)[0]
     assert abs(a["kmeans_loss"] - b["kmeans_loss"]) / a["kmeans_loss"] < 0.01
     assert b["cluster_size_min"] >= 1

@@ -31,7 +31,8 @@ def cluster_features(
     usable = np.flatnonzero(valid)
     if k > len(usable):
         raise ValueError(f"cluster.k={k} is larger than the {len(usable):,} decodable samples; lower cluster.k")
-    x = preprocess_features(features[usable], pca_dim)
+    rows = features if len(usable) == len(features) else features[usable]  # no copy when every row is usable
+    x = preprocess_features(rows, pca_dim)  # float32 (N, pca_dim) from float32 or float16 features
     result = run_kmeans(x, k, niter, seed=epoch_seed(seed, epoch, stream=2), backend=backend)
     loss = result.loss
     result, n_empty = reseed_empty_clusters(x, result, np.random.default_rng([seed, epoch, 3]))

@@ -9,14 +9,13 @@ Every rank draws the same random numbers from the same seed, so all agree withou
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 import torch
 
 from .. import dist
 from .assign import epoch_seed
 from .comm import GroupComm
-from .kmeans import KMeansResult
+from .kmeans import KMeansResult, flat_l2_index
 from .pca import apply_whitening, fit_whitening, l2_normalize
 from .reseed import reseed_empty_clusters
 
@@ -35,8 +34,8 @@ def whiten_distributed(x_local: np.ndarray, dim: int, sample_size: int, comm: Gr
     return l2_normalize(apply_whitening(x_local, matrix, bias), inplace=True)
 
 
-def _assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    index = faiss.IndexFlatL2(centroids.shape[1])
+def _assign(x: np.ndarray, centroids: np.ndarray, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    index = flat_l2_index(centroids.shape[1], backend)
     index.add(centroids)
     distances, labels = index.search(x, 1)
     return labels[:, 0].astype(np.int64), distances[:, 0]
@@ -56,7 +55,8 @@ def _split_into_empty(centroids: np.ndarray, counts: np.ndarray, rng: np.random.
     return len(empty)
 
 
-def distributed_kmeans(x_local: np.ndarray, k: int, niter: int, seed: int, comm: GroupComm) -> KMeansResult:
+def distributed_kmeans(x_local: np.ndarray, k: int, niter: int, seed: int, comm: GroupComm,
+                       backend: str = "cpu") -> KMeansResult:
     """Lloyd's k-means over the union of all ranks' rows; assignments are returned for local rows."""
     if k > comm.total:
         raise ValueError(f"k-means with k={k} needs at least k points, got {comm.total}; lower cluster.k")
@@ -68,7 +68,7 @@ def distributed_kmeans(x_local: np.ndarray, k: int, niter: int, seed: int, comm:
     centroids[mine] = x_local[chosen[mine] - comm.offset]
     centroids = comm.sum(centroids)
     for _ in range(niter):
-        labels, _ = _assign(x_local, centroids)
+        labels, _ = _assign(x_local, centroids, backend)
         sums = torch.zeros(k, d).index_add_(0, torch.from_numpy(labels), torch.from_numpy(x_local))
         sums = sums.double().numpy()  # float64 for the cross-rank sum
         counts = comm.sum(np.bincount(labels, minlength=k))
@@ -76,14 +76,14 @@ def distributed_kmeans(x_local: np.ndarray, k: int, niter: int, seed: int, comm:
         filled = counts > 0
         centroids[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
         _split_into_empty(centroids, counts, rng)
-    labels, distances = _assign(x_local, centroids)
+    labels, distances = _assign(x_local, centroids, backend)
     loss = float(comm.sum(np.array([distances.sum()], dtype=np.float64))[0])
     return KMeansResult(labels, centroids, distances, loss)
 
 
 def cluster_features_distributed(
     features_local: np.ndarray, valid_local: np.ndarray, k: int, pca_dim: int, niter: int, seed: int, epoch: int,
-    sample_size: int, device: torch.device,
+    sample_size: int, device: torch.device, backend: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     """This rank's (assignments, distances) with -1 / inf for unusable rows, the loss and #re-seeded.
 
@@ -94,7 +94,7 @@ def cluster_features_distributed(
     rows = features_local if len(usable) == len(features_local) else features_local[usable]  # no copy if all usable
     x = whiten_distributed(rows, pca_dim, sample_size, comm,
                            np.random.default_rng([seed, epoch, 6, dist.rank()]))
-    result = distributed_kmeans(x, k, niter, epoch_seed(seed, epoch, stream=2), comm)
+    result = distributed_kmeans(x, k, niter, epoch_seed(seed, epoch, stream=2), comm, backend)
     loss = result.loss
     result, n_empty = reseed_empty_clusters(x, result, np.random.default_rng([seed, epoch, 3]), comm=comm)
     assignments = np.full(len(features_local), -1, dtype=np.int64)

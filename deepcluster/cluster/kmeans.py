@@ -1,4 +1,4 @@
-"""k-means with faiss over every point, on GPU when faiss-gpu and a GPU are both present."""
+"""k-means with faiss over every point, on this rank's GPU when the run is on CUDA and faiss has GPU support."""
 
 from __future__ import annotations
 
@@ -20,17 +20,47 @@ class KMeansResult:
     loss: float  # final k-means objective (sum of squared distances) from faiss's iteration_stats
 
 
+# One StandardGpuResources per GPU and process: it reserves scratch memory, so it is made once, not per call.
+_GPU_RESOURCES: dict[int, "faiss.StandardGpuResources"] = {}
+
+FAISS_GPU_INSTALL = ("pip uninstall -y faiss-cpu && pip install faiss-cuda==1.14.1.post4 "
+                     "(CUDA 13, like torch 2.14.1; docker/Dockerfile does this)")
+
+
 def faiss_gpu_available() -> bool:
-    return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
+    """faiss was built with GPU support and sees a GPU (faiss-cpu has neither)."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
-def kmeans_backend() -> str:
-    """'gpu' or 'cpu'; a GPU without faiss-gpu is a silent 10× slowdown, so it is warned about."""
+def kmeans_backend(device: torch.device) -> str:
+    """'gpu' when the run computes on CUDA and faiss can use that GPU, else 'cpu'.
+
+    A CUDA run on CPU faiss still gives the same clusters, but its k-means is an order of magnitude
+    slower and nothing else would tell you, so that fallback is logged as a warning.
+    """
+    if device.type != "cuda":
+        return "cpu"
     if faiss_gpu_available():
         return "gpu"
-    if torch.cuda.is_available():
-        log.warning("CUDA is available but faiss has no GPU support: k-means runs on CPU (pip install faiss-gpu-cu12)")
+    log.warning("device is %s but faiss has no GPU support (faiss-cpu is installed, or GPU faiss found no GPU): "
+                "k-means falls back to CPU faiss, about 10x slower; install GPU faiss: %s", device, FAISS_GPU_INSTALL)
     return "cpu"
+
+
+def flat_l2_index(d: int, backend: str = "cpu"):
+    """Exact L2 index on CPU, or on this process's GPU (the one ``init_distributed`` gave its local rank).
+
+    faiss.Kmeans(gpu=True) would spread over every GPU of the node, including those of ranks that are
+    busy with their own work; one index on our own device keeps ranks out of each other's memory.
+    """
+    if backend != "gpu":
+        return faiss.IndexFlatL2(d)
+    device = torch.cuda.current_device()
+    if device not in _GPU_RESOURCES:
+        _GPU_RESOURCES[device] = faiss.StandardGpuResources()
+    config = faiss.GpuIndexFlatConfig()
+    config.device = device
+    return faiss.GpuIndexFlatL2(_GPU_RESOURCES[device], d, config)
 
 
 def run_kmeans(x: np.ndarray, k: int, niter: int, seed: int, backend: str = "cpu") -> KMeansResult:
@@ -49,9 +79,9 @@ def run_kmeans(x: np.ndarray, k: int, niter: int, seed: int, backend: str = "cpu
         niter=niter,
         seed=int(seed),
         max_points_per_centroid=n // k + 1,
-        gpu=backend == "gpu",
         verbose=False,
     )
+    kmeans.index = flat_l2_index(d, backend)  # Lloyd's assignments and the final search run on it
     kmeans.train(x)
     distances, assignments = kmeans.index.search(x, 1)
     return KMeansResult(

@@ -39,7 +39,7 @@ def run(cfg: Config) -> list[dict]:
     """Train (or resume) the run described by ``cfg``; returns the metrics rows on rank 0."""
     # ---------------- process group, fast paths ----------------
     device = dist.init_distributed()
-    runtime = select_runtime(cfg.train, device)
+    runtime = select_runtime(cfg.train, device, cfg.cluster.feature_dtype)
     run_dir = Path(cfg.run_dir)
     log.info("start-up: %s", runtime.describe())
 

@@ -1,0 +1,51 @@
+"""Feature extraction kept in float16 on the host (cluster.feature_dtype=float16), through the epoch's clustering."""
+
+import numpy as np
+import torch
+
+from deepcluster.cluster import preprocess_features
+from deepcluster.config import load_config
+from deepcluster.data import build_source
+from deepcluster.metrics import nmi
+from deepcluster.models import build_network
+from deepcluster.runtime import select_runtime
+from deepcluster.train.clustering_step import cluster_dataset
+
+# k-means on random-init features is chaotic (1e-4 relative noise alone moves NMI to ~0.92 at k=20), so
+# the end-to-end check uses a setting where 5 network seeds gave NMI 0.970-0.996 between the two dtypes.
+SMALL = ["run_dir=unused", "data.limit=3000", "cluster.k=10", "cluster.pca_dim=16", "model.width=8",
+         "model.mlp_dim=128", "train.batch_size=500"]
+
+
+def epoch0_clusters(feature_dtype: str, source=None):
+    cfg = load_config(None, [*SMALL, f"cluster.feature_dtype={feature_dtype}"])
+    source = source or build_source(cfg.data)
+    torch.manual_seed(0)
+    net = build_network(cfg.model, source.channels, source.image_size, cfg.cluster.k)
+    runtime = select_runtime(cfg.train, torch.device("cpu"), cfg.cluster.feature_dtype)
+    return cluster_dataset(net, source, runtime, cfg, epoch=0), source
+
+
+def kept_in_place(x: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Share of points whose nearest centroid (the mean of the given clusters) is their own cluster."""
+    centroids = np.stack([x[labels == j].mean(axis=0) for j in range(k)])
+    nearest = ((x[:, None, :] - centroids[None]) ** 2).sum(axis=2).argmin(axis=1)
+    return float((nearest == labels).mean())
+
+
+def test_float16_features_halve_host_memory_and_keep_the_epoch0_clusters(fashion_mnist_root):
+    full, source = epoch0_clusters("float32")
+    half, _ = epoch0_clusters("float16", source)
+    assert full.features.dtype == np.float32 and half.features.dtype == np.float16
+    assert half.features.nbytes * 2 == full.features.nbytes
+    # extraction is deterministic: the float16 buffer holds exactly the float32 features, rounded
+    np.testing.assert_array_equal(half.features, full.features.astype(np.float16))
+
+    # what k-means sees barely moves: the float32 clusters stay put among the float16 points
+    x_full, x_half = preprocess_features(full.features, 16), preprocess_features(half.features, 16)
+    assert kept_in_place(x_half, full.assignments, 10) >= kept_in_place(x_full, full.assignments, 10) - 0.005
+
+    # end to end: nearly the same assignments (tolerance: NMI >= 0.95) and k-means objective (0.5 %)
+    assert nmi(full.assignments, half.assignments) >= 0.95
+    assert abs(half.loss - full.loss) / full.loss < 0.005
+    assert np.bincount(half.assignments, minlength=10).min() >= 1
