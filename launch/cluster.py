@@ -31,6 +31,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from deepcluster.heads import HEADS, build_head  # noqa: E402
 from deepcluster.heads.inputs import load_inputs  # noqa: E402
+from deepcluster.heads.normalise import FeatureNormaliser  # noqa: E402
 from deepcluster.metrics import score_clustering  # noqa: E402
 
 METRICS = ("acc", "nmi", "ari")
@@ -53,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "settings and seed), shared by ae_kmeans/dec/vade/spectralnet; default OUT/ae_cache")
     p.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
                    help="override a head hyperparameter, e.g. --set max_iter=2000 --set ae_epochs=30")
+    p.add_argument("--normalise", default="none", help="features before the head: none (default), l2, or "
+                   "whiten:D (PCA-whiten to D dims then L2, as DeepCluster's clustering step)")
     p.add_argument("--save-heads", action="store_true", help="also save each fitted head to OUT/seed-S/")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -111,13 +114,17 @@ def main(argv: list[str] | None = None) -> None:
     overrides = parse_overrides(args.set)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    normaliser = FeatureNormaliser(args.normalise)  # a bad spec fails here, before any loading
     x, labels, source = load_inputs(args.data, args.data_root, args.features, args.checkpoint, args.limit)
+    x = normaliser.fit_transform(x)
     if labels is None:
         print(f"warning: {source} has no labels; runs are not scored", file=sys.stderr)
-    print(f"{args.method} on {source}: {x.shape[0]} samples x {x.shape[1]} dims, k={args.k}")
+    print(f"{args.method} on {source} (normalised: {args.normalise}): {x.shape[0]} samples x {x.shape[1]} dims, "
+          f"k={args.k}")
     ae_cache = Path(args.ae_cache) if args.ae_cache else out / "ae_cache"
     results = {"method": args.method, "source": source, "n": int(x.shape[0]), "dim": int(x.shape[1]),
-               "k": args.k, "overrides": overrides, "threads": threads, "argv": sys.argv, "runs": []}
+               "k": args.k, "normalise": args.normalise, "overrides": overrides, "threads": threads,
+               "argv": sys.argv, "runs": []}
     for seed in tqdm(range(args.first_seed, args.first_seed + args.seeds), desc=f"{args.method} seeds",
                      disable=args.no_progress):
         head = build_head(args.method, args.k, seed, **overrides).to(args.device)
@@ -141,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         write_json(out / "results.json", results)
         if args.save_heads:
             head.save(out / f"seed-{seed}")
+            normaliser.save(out / f"seed-{seed}" / "normaliser.npz")
     print_table(args.method, results["runs"], summarise(results["runs"]))
     print(f"wrote {out / 'results.json'}")
 

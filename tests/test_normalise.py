@@ -1,0 +1,47 @@
+"""Feature normalisation before the clustering heads (launch/cluster.py --normalise)."""
+
+import numpy as np
+import pytest
+
+from deepcluster.heads.normalise import FeatureNormaliser
+
+
+def anisotropic(n=500, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, d)) * np.geomspace(100, 0.1, d)).astype(np.float32)
+
+
+def test_whitening_gives_unit_rows_and_equalised_axes():
+    x = anisotropic()
+    z = FeatureNormaliser("whiten:4").fit_transform(x)
+    assert z.shape == (500, 4)
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, rtol=1e-5)
+    # before L2 every kept axis has unit variance, so no axis dominates after it either
+    spread = z.std(axis=0)
+    assert spread.max() / spread.min() < 1.5, spread
+
+
+def test_saved_normaliser_transforms_new_points_identically(tmp_path):
+    x, new = anisotropic(seed=0), anisotropic(n=50, seed=1)
+    fitted = FeatureNormaliser("whiten:6").fit(x)
+    fitted.save(tmp_path / "n.npz")
+    loaded = FeatureNormaliser.load(tmp_path / "n.npz")
+    assert loaded.spec == "whiten:6"
+    np.testing.assert_array_equal(loaded.transform(new), fitted.transform(new))
+
+
+def test_l2_and_none():
+    x = anisotropic()
+    np.testing.assert_allclose(np.linalg.norm(FeatureNormaliser("l2").fit_transform(x), axis=1), 1.0, rtol=1e-5)
+    assert FeatureNormaliser("none").fit_transform(x) is x
+
+
+@pytest.mark.parametrize("spec", ["whiten", "whiten:0", "pca:8", "L2"])
+def test_bad_spec_is_refused_with_the_choices(spec):
+    with pytest.raises(ValueError, match="whiten:D"):
+        FeatureNormaliser(spec)
+
+
+def test_whitening_to_more_dims_than_features_is_refused():
+    with pytest.raises(ValueError, match="D <= 12"):
+        FeatureNormaliser("whiten:20").fit(anisotropic())
