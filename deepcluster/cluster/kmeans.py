@@ -9,6 +9,8 @@ import faiss
 import numpy as np
 import torch
 
+from .. import dist
+
 log = logging.getLogger(__name__)
 
 
@@ -35,15 +37,16 @@ def faiss_gpu_available() -> bool:
 def kmeans_backend(device: torch.device) -> str:
     """'gpu' when the run computes on CUDA and faiss can use that GPU, else 'cpu'.
 
-    A CUDA run on CPU faiss still gives the same clusters, but its k-means is an order of magnitude
+    A CUDA run on CPU faiss still clusters correctly, but its k-means is an order of magnitude
     slower and nothing else would tell you, so that fallback is logged as a warning.
     """
     if device.type != "cuda":
         return "cpu"
     if faiss_gpu_available():
         return "gpu"
-    log.warning("device is %s but faiss has no GPU support (faiss-cpu is installed, or GPU faiss found no GPU): "
-                "k-means falls back to CPU faiss, about 10x slower; install GPU faiss: %s", device, FAISS_GPU_INSTALL)
+    if dist.is_main():  # every rank falls back alike; one line says it
+        log.warning("device is %s but faiss has no GPU support (faiss-cpu is installed, or GPU faiss found no GPU): "
+                    "k-means falls back to CPU faiss, about 10x slower; install GPU faiss: %s", device, FAISS_GPU_INSTALL)
     return "cpu"
 
 
