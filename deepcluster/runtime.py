@@ -18,7 +18,6 @@ from .cluster import kmeans_backend
 from .config import TrainConfig
 from .data.augment import normalize
 
-
 FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16}  # cluster.feature_dtype
 
 

@@ -137,4 +137,5 @@ def test_cuda_run_without_gpu_faiss_falls_back_to_cpu_with_a_warning(caplog):
     assert caplog.text == "", "a CPU run expects CPU faiss: nothing to warn about"
     assert isinstance(flat_l2_index(16, "cpu"), faiss.IndexFlatL2)
     x = preprocess_features(correlated(1000, 16), 8)
-    assert run_kmeans(x, k=5, niter=5, seed=0, backend=kmeans_backend(torch.device("cuda", 0))).assignments.shape == (1000,)
+    result = run_kmeans(x, k=5, niter=5, seed=0, backend=kmeans_backend(torch.device("cuda", 0)))
+    assert result.assignments.shape == (1000,)

@@ -21,7 +21,8 @@ def test_defaults_recipe_and_dotted_overrides(tmp_path):
         ("cluster.k=1", "cluster.k=1 must be >= 2"),
         ("train.batch_size=0", "train.batch_size=0 must be >= 1"),
         ("data.crop_min_scale=1.5", "data.crop_min_scale=1.5 must be in (0, 1]"),
-        ("cluster.feature_dtype=bfloat16", "cluster.feature_dtype='bfloat16' is not supported; choose one of: float32, float16"),
+        ("cluster.feature_dtype=bfloat16",
+         "cluster.feature_dtype='bfloat16' is not supported; choose one of: float32, float16"),
         ("cluster.feature_dtype=16", "cluster.feature_dtype=16 must be of type str"),
         ("train", "not of the form key.sub=value"),
     ],
@@ -33,7 +34,8 @@ def test_bad_keys_and_values_name_the_key(tmp_path, override, message):
 
 
 def test_feature_dtype_float16_is_accepted(tmp_path):
-    assert load_config(None, [f"run_dir={tmp_path}", "cluster.feature_dtype=float16"]).cluster.feature_dtype == "float16"
+    cfg = load_config(None, [f"run_dir={tmp_path}", "cluster.feature_dtype=float16"])
+    assert cfg.cluster.feature_dtype == "float16"
 
 
 def test_runs_saved_before_a_key_existed_still_resume(tmp_path):

@@ -23,7 +23,7 @@ class KMeansResult:
 
 
 # One StandardGpuResources per GPU and process: it reserves scratch memory, so it is made once, not per call.
-_GPU_RESOURCES: dict[int, "faiss.StandardGpuResources"] = {}
+_GPU_RESOURCES: dict[int, faiss.StandardGpuResources] = {}
 
 FAISS_GPU_INSTALL = ("pip uninstall -y faiss-cpu && pip install faiss-cuda==1.14.1.post4 "
                      "(CUDA 13, like torch 2.14.1; docker/Dockerfile does this)")
@@ -45,8 +45,9 @@ def kmeans_backend(device: torch.device) -> str:
     if faiss_gpu_available():
         return "gpu"
     if dist.is_main():  # every rank falls back alike; one line says it
-        log.warning("device is %s but faiss has no GPU support (faiss-cpu is installed, or GPU faiss found no GPU): "
-                    "k-means falls back to CPU faiss, about 10x slower; install GPU faiss: %s", device, FAISS_GPU_INSTALL)
+        log.warning("device is %s but faiss has no GPU support (faiss-cpu is installed, or GPU faiss found no "
+                    "GPU): k-means falls back to CPU faiss, about 10x slower; install GPU faiss: %s",
+                    device, FAISS_GPU_INSTALL)
     return "cpu"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-
 BLOCK_BYTES = 64 << 20  # float32 working block when features are kept in float16 (64 MB whatever N is)
 FLOAT16_ROUNDING = 2.0**-11 / np.sqrt(3)  # rms relative error of rounding to float16 (10-bit mantissa)
 
@@ -41,8 +40,9 @@ def fit_whitening(sample: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]
 
 def _check_finite(x: np.ndarray) -> None:
     if not np.isfinite(x).all():
-        raise ValueError("features contain NaN or Inf (diverged training, or values beyond float16's ±65504 with "
-                         "cluster.feature_dtype=float16); lower train.lr, set train.amp=off or cluster.feature_dtype=float32")
+        raise ValueError("features contain NaN or Inf (diverged training, or values beyond float16's ±65504 "
+                         "with cluster.feature_dtype=float16); lower train.lr, set train.amp=off or "
+                         "cluster.feature_dtype=float32")
 
 
 def _float32_blocks(x: np.ndarray):
