@@ -46,7 +46,8 @@ def kmeans_scores(x: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str,
 
 
 def train(run_dir: Path, config: str, overrides: list[str]) -> float:
-    if (run_dir / "eval.json").is_file():
+    done = run_dir / "eval.json"
+    if done.is_file() and "final" in json.loads(done.read_text()):  # written when the last epoch is over
         return 0.0
     t0 = time.time()
     cmd = [sys.executable, str(ROOT / "launch/train.py"), "--config", config, f"run_dir={run_dir}", *overrides]
