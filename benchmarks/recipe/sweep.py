@@ -75,17 +75,22 @@ def main() -> None:
     p.add_argument("--common", nargs="*", default=[], help="overrides shared by every variant")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=OVERRIDES",
                    help="NAME=key=value,key=value (empty after the first '=' for the base recipe)")
+    p.add_argument("--reference", action="append", default=[], metavar="NAME=CHECKPOINT",
+                   help="score an existing checkpoint (e.g. a random-init network) without training")
     p.add_argument("--layers", default="penultimate,conv3,conv2")
     p.add_argument("--data", default="fashion_mnist", help="dataset the features are scored on (all of it)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for spec in args.variant:
-        name, _, rest = spec.partition("=")
-        overrides = [*args.common, *[o for o in rest.split(",") if o]]
-        run_dir = out / name
-        seconds = train(run_dir, args.config, overrides)
-        scores = score_checkpoint(run_dir, args.layers.split(","), args.data)
+    jobs = [(*spec.partition("=")[::2], False) for spec in args.variant]
+    jobs += [(*spec.partition("=")[::2], True) for spec in args.reference]
+    for name, rest, reference in jobs:
+        if reference:
+            overrides, seconds, checkpoint = [f"checkpoint={rest}"], 0.0, Path(rest)
+        else:
+            overrides = [*args.common, *[o for o in rest.split(",") if o]]
+            seconds, checkpoint = train(out / name, args.config, overrides), out / name
+        scores = score_checkpoint(checkpoint, args.layers.split(","), args.data)
         row = {"variant": name, "overrides": overrides, "train_seconds": round(seconds, 1), "scores": scores}
         with open(out / "results.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
