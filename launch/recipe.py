@@ -8,7 +8,7 @@ input, so an interrupted recipe resumes where it stopped (pretraining resumes fr
   1. launch/train.py (torchrun with --nproc processes)  → OUT/pretrain/
   2. launch/extract.py --layer LAYER                     → OUT/features_LAYER.npz
   3. launch/cluster.py --method HEAD --normalise NORM    → OUT/HEAD/results.json (one run per seed)
-OUT/recipe.json collects the settings, each stage's wall time and the head's scores. The defaults of
+OUT/recipe_HEAD.json collects the settings, each stage's wall time and the head's scores. The defaults of
 --layer, --normalise and --head are the choices BENCHMARKS.md §5 made on Fashion-MNIST (without labels
 inside any run); key=value arguments override the training config exactly as for launch/train.py.
 """
@@ -119,13 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"config": args.config, "overrides": args.overrides, "layer": args.layer, "normalise": args.normalise,
                "head": args.head, "k": k, "seeds": args.seeds, "stage_seconds": times,
                **{m: results[m] for m in ("acc", "nmi", "ari") if m in results}}
-    (out / "recipe.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary_file = out / f"recipe_{args.head}.json"
+    summary_file.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nrecipe on {cfg.data.name}: {args.layer} features, {args.normalise}, {args.head} (k={k}), "
           f"{args.seeds} seeds")
     for m in ("acc", "nmi", "ari"):
         if m in results:
             print(f"  {m.upper():3s} mean {results[m]['mean']:.3f} ± {results[m]['std']:.3f}  median {results[m]['median']:.3f}")
-    print(f"  stage wall times (s): {times}\nwrote {out / 'recipe.json'}")
+    print(f"  stage wall times (s): {times}\nwrote {summary_file}")
     return 0
 
 

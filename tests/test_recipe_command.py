@@ -22,7 +22,7 @@ def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_t
     args = ["--out", str(out), "--nproc", "2", "--layer", "conv2", "--normalise", "whiten:8", "--seeds", "2", *TINY]
     first = recipe(args)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    summary = json.loads((out / "recipe.json").read_text())
+    summary = json.loads((out / "recipe_kmeans.json").read_text())
     assert summary["k"] == 10 and summary["head"] == "kmeans" and summary["layer"] == "conv2"
     assert all(summary["stage_seconds"][s] > 0 for s in ("pretrain", "extract", "head"))
     assert 0.1 < summary["acc"]["mean"] <= 1.0 and 0.0 < summary["nmi"]["mean"] <= 1.0
@@ -34,7 +34,7 @@ def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_t
     again = recipe(args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "features_conv2.npz is up to date, skipped" in again.stdout and "results.json is up to date" in again.stdout
-    assert json.loads((out / "recipe.json").read_text())["acc"] == summary["acc"]
+    assert json.loads((out / "recipe_kmeans.json").read_text())["acc"] == summary["acc"]
 
 
 def test_recipe_refuses_bad_settings_before_any_work(tmp_path):
