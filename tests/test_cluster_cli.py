@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -82,8 +83,11 @@ def test_bad_input_is_a_clear_error(case, tmp_path):
         args, message = ["--features", str(blob_file(feats)), "--k", "500"], "k=500 is larger than the 150 samples"
     elif case == "mnist_without_root":
         args, message = ["--k", "10", "--data", "mnist"], "needs --data-root"
-    else:
-        args, message = ["--k", "10", "--data", "imagefolder", "--data-root", str(tmp_path)], "pass --features"
+    else:  # raw pixels need one image size
+        for name, size in [("a/0.png", (8, 8)), ("b/1.png", (9, 8))]:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            Image.new("L", size).save(tmp_path / name)
+        args, message = ["--k", "2", "--data", "imagefolder", "--data-root", str(tmp_path)], "need images of one size"
     if "--data" not in args:
         args = ["--data", "fashion_mnist", *args]
     cli = load_cli_module()  # in-process: these fail before any training, no need to pay a process start
@@ -91,6 +95,25 @@ def test_bad_input_is_a_clear_error(case, tmp_path):
         cli.main(["--method", "kmeans", "--out", str(tmp_path / "out"), "--no-progress", *args])
     assert message in str(err.value)
     assert not (tmp_path / "out/results.json").exists()
+
+
+def test_raw_pixels_of_an_image_folder(tmp_path):
+    """Two kinds of 12x12 grayscale images (bright top half vs. bright left half), one unreadable file."""
+    rng = np.random.default_rng(0)
+    for label, region in [("top", np.s_[:6, :]), ("left", np.s_[:, :6])]:
+        (tmp_path / "f" / label).mkdir(parents=True)
+        for i in range(20):
+            img = rng.integers(0, 40, (12, 12), dtype=np.uint8)
+            img[region] += 200
+            Image.fromarray(img, mode="L").save(tmp_path / "f" / label / f"{i}.png")
+    (tmp_path / "f/top/broken.png").write_bytes(b"not a png")
+    proc = run_cli("--method", "kmeans", "--data", "imagefolder", "--data-root", str(tmp_path / "f"), "--k", "2",
+                   "--seeds", "2", "--out", str(tmp_path / "km"))
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped 1 unreadable image(s) of 41" in proc.stdout
+    results = json.loads((tmp_path / "km/results.json").read_text())
+    assert results["n"] == 40 and results["dim"] == 144  # one channel kept for grayscale images
+    assert results["acc"]["median"] == 1.0
 
 
 def _has_checkpoint_support() -> bool:

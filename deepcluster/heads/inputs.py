@@ -1,7 +1,7 @@
 """What the clustering heads run on: raw pixels, a features file, or a checkpoint's features.
 
 Raw pixels are flattened and scaled to [0, 1] (the DEC-keras convention), train and test together, as
-every reference reports. A features file is the ``.npz`` written by launch/extract.py: ``features`` (N, d),
+every reference reports; an image folder qualifies when its images share one size. A features file is the ``.npz`` written by launch/extract.py: ``features`` (N, d),
 optional ``labels`` (N,), ``index`` (N,) and ``keys`` (N,); it is validated before anything runs.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from .base import check_features
 
-PIXEL_DATASETS = ("fashion_mnist", "mnist", "cifar10")
+PIXEL_DATASETS = ("fashion_mnist", "mnist", "cifar10", "imagefolder")
 
 
 def raw_pixels(name: str, root: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -35,11 +35,45 @@ def raw_pixels(name: str, root: str | None) -> tuple[np.ndarray, np.ndarray]:
         images = np.concatenate([p.data for p in parts])
         labels = np.concatenate([np.asarray(p.targets, dtype=np.int64) for p in parts])
     elif name == "imagefolder":
-        raise ValueError("raw pixels of --data imagefolder are not supported (images differ in size); "
-                         "pass --features FILE (from launch/extract.py) or --checkpoint FILE instead")
+        if root is None:
+            raise ValueError("--data imagefolder needs --data-root (the image folder)")
+        return folder_pixels(root)
     else:
         raise ValueError(f"unknown --data {name!r}; raw pixels are available for {', '.join(PIXEL_DATASETS)}")
     return images.reshape(len(images), -1).astype(np.float32) / 255.0, labels.astype(np.int64)
+
+
+def folder_pixels(root: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Raw pixels of an image folder whose images all share one size; unreadable files are skipped and counted.
+
+    Grayscale folders (R = G = B in every image) keep one channel, so a folder of PNG digits clusters on the
+    same 784 numbers as the IDX version would.
+    """
+    from deepcluster.data.decode import UnreadableImage, load_rgb
+    from deepcluster.data.imagefolder import scan_image_folder
+
+    files, labels, _ = scan_image_folder(root)
+    images, kept, skipped = [], [], 0
+    for i, rel in enumerate(files):
+        try:
+            images.append(np.asarray(load_rgb(Path(root) / rel)))
+            kept.append(i)
+        except UnreadableImage:
+            skipped += 1
+    if skipped:
+        print(f"warning: skipped {skipped} unreadable image(s) of {len(files)} under {root}", flush=True)
+    if not images:
+        raise ValueError(f"none of the {len(files)} image files under {root} could be decoded")
+    sizes = sorted({im.shape[:2] for im in images})
+    if len(sizes) > 1:
+        raise ValueError(f"raw pixels need images of one size, but {root} has {len(sizes)} sizes "
+                         f"(e.g. {sizes[0]} and {sizes[-1]}); resize the folder, or cluster features instead "
+                         "(--features FILE from launch/extract.py, or --checkpoint FILE)")
+    stack = np.stack(images)
+    if (stack == stack[..., :1]).all():
+        stack = stack[..., 0]
+    labels = labels[kept] if labels is not None else None
+    return stack.reshape(len(stack), -1).astype(np.float32) / 255.0, labels
 
 
 def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
