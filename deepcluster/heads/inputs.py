@@ -1,8 +1,9 @@
 """What the clustering heads run on: raw pixels, a features file, or a checkpoint's features.
 
 Raw pixels are flattened and scaled to [0, 1] (the DEC-keras convention), train and test together, as
-every reference reports; an image folder qualifies when its images share one size. A features file is the ``.npz`` written by launch/extract.py: ``features`` (N, d),
-optional ``labels`` (N,), ``index`` (N,) and ``keys`` (N,); it is validated before anything runs.
+every reference reports; an image folder qualifies when its images share one size. A features file is the
+``.npz`` written by launch/extract.py: ``features`` (N, d), optional ``labels`` (N,), ``index`` (N,) and
+``keys`` (N,); it is validated before anything runs.
 """
 
 from __future__ import annotations
