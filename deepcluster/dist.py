@@ -99,9 +99,10 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 def gather_parts(local: torch.Tensor, to_main_only: bool = False) -> list[torch.Tensor] | None:
     """Every rank's rows (blocks may differ in length), as one tensor per rank in rank order.
 
-    On all ranks, or with ``to_main_only`` on rank 0 alone (None elsewhere): the other ranks never hold
-    them (on NCCL, which lacks a plain gather, they receive them and drop them). Returning the parts
-    rather than their concatenation lets callers place rows without a second full-size copy.
+    On all ranks, or with ``to_main_only`` on rank 0 alone (None elsewhere): a gather, on gloo and NCCL
+    alike, so the other ranks never receive them (an all-gather would put the whole N x d feature set on
+    every GPU). Returning the parts rather than their concatenation lets callers place rows without a
+    second full-size copy.
     """
     if not is_distributed():
         return [local]
@@ -111,14 +112,14 @@ def gather_parts(local: torch.Tensor, to_main_only: bool = False) -> list[torch.
     all_reduce_sum(lengths)
     padded = local.new_zeros((int(lengths.max()), *local.shape[1:]))
     padded[: len(local)] = local
-    if to_main_only and dist.get_backend() != "nccl":
+    if to_main_only:
         parts = [torch.empty_like(padded) for _ in range(world)] if is_main() else None
         dist.gather(padded, parts, dst=0)
+        if not is_main():
+            return None
     else:
         parts = [torch.empty_like(padded) for _ in range(world)]
         dist.all_gather(parts, padded)
-    if to_main_only and not is_main():
-        return None
     return [part[:n] for part, n in zip(parts, lengths.tolist())]
 
 

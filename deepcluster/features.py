@@ -58,24 +58,32 @@ def extract_features(
     return assemble_on_main(local, valid, indices, n, runtime.device)
 
 
-def assemble_on_main(local: torch.Tensor, valid: torch.Tensor, indices: torch.Tensor, n: int, device: torch.device):
+GATHER_CHUNK_BYTES = 64 << 20  # per rank and step: bounds what rank 0 (and its GPU under NCCL) holds in flight
+
+
+def assemble_on_main(local: torch.Tensor, valid: torch.Tensor, indices: torch.Tensor, n: int, device: torch.device,
+                     chunk_bytes: int = GATHER_CHUNK_BYTES):
     """Every rank's rows placed at their dataset indices in one (n, d) array on rank 0; (None, None) elsewhere.
 
-    Peak on rank 0: the received blocks plus the assembled array (2x the features), never a third copy.
+    The blocks travel in chunks of about ``chunk_bytes`` per rank, each written into place as it arrives:
+    rank 0 holds the assembled array plus one chunk per rank, never a second full copy, and under NCCL
+    its GPU never holds more than those chunks (1.28M x 4096 float32 would be 21 GB at once).
     """
     comm = device if device.type == "cuda" else torch.device("cpu")  # NCCL needs device tensors
-    rows = dist.gather_parts(indices.to(comm), to_main_only=True)
-    ok = dist.gather_parts(valid.to(comm), to_main_only=True)
-    blocks = dist.gather_parts(local.to(comm), to_main_only=True)
-    if not dist.is_main():
-        return None, None
-    features = torch.zeros(n, local.shape[1], dtype=local.dtype).numpy()  # the dtype the ranks extracted in
-    mask = np.zeros(n, dtype=bool)
-    for r, v, block in zip(rows, ok, blocks):
-        r = r.cpu().numpy()
-        features[r] = block.cpu().numpy()
-        mask[r] = v.cpu().numpy().astype(bool)
-    del blocks
+    longest = int(dist.all_gather_varlen(torch.tensor([len(local)], device=comm)).max())
+    rows_per_chunk = max(1, chunk_bytes // max(1, local.shape[1] * local.element_size()))
+    features = torch.zeros(n, local.shape[1], dtype=local.dtype).numpy() if dist.is_main() else None
+    mask = np.zeros(n, dtype=bool) if dist.is_main() else None
+    for start in range(0, longest, rows_per_chunk):
+        part = slice(start, start + rows_per_chunk)
+        rows = dist.gather_parts(indices[part].to(comm), to_main_only=True)
+        ok = dist.gather_parts(valid[part].to(comm), to_main_only=True)
+        blocks = dist.gather_parts(local[part].to(comm), to_main_only=True)
+        if dist.is_main():
+            for r, v, block in zip(rows, ok, blocks):
+                r = r.cpu().numpy()
+                features[r] = block.cpu().numpy()
+                mask[r] = v.cpu().numpy().astype(bool)
     return features, mask
 
 

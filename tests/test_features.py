@@ -49,3 +49,36 @@ def test_float16_features_halve_host_memory_and_keep_the_epoch0_clusters(fashion
     assert nmi(full.assignments, half.assignments) >= 0.95
     assert abs(half.loss - full.loss) / full.loss < 0.005
     assert np.bincount(half.assignments, minlength=10).min() >= 1
+
+
+def _assemble_worker(rank: int, init_file: str, out_file: str) -> None:
+    """One rank of a 2-process gloo group: rank 0 holds dataset rows 0..4, rank 1 rows 5..7 (uneven)."""
+    import torch.distributed as tdist
+
+    from deepcluster.features import assemble_on_main
+
+    tdist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        lo, hi = (0, 5) if rank == 0 else (5, 8)
+        indices = torch.arange(lo, hi)
+        local = torch.stack([torch.full((3,), float(i)) for i in indices]).half()
+        valid = (indices != 6).to(torch.uint8)  # sample 6 could not be decoded
+        row_bytes = 3 * 2
+        features, mask = assemble_on_main(local, valid, indices, 8, torch.device("cpu"), chunk_bytes=2 * row_bytes)
+        if rank == 0:
+            np.savez(out_file, features=features, mask=mask)
+        else:
+            assert features is None and mask is None
+    finally:
+        tdist.destroy_process_group()
+
+
+def test_features_assemble_on_rank0_in_chunks_from_uneven_blocks(tmp_path):
+    """Rank 0 gets every row at its dataset index (2 rows per chunk, blocks of 5 and 3 rows), in the
+    dtype extracted, with the undecodable sample masked; the other rank receives nothing."""
+    out = tmp_path / "assembled.npz"
+    torch.multiprocessing.spawn(_assemble_worker, args=(str(tmp_path / "init"), str(out)), nprocs=2)
+    with np.load(out) as f:
+        assert f["features"].dtype == np.float16
+        np.testing.assert_array_equal(f["features"], np.repeat(np.arange(8, dtype=np.float16)[:, None], 3, axis=1))
+        np.testing.assert_array_equal(f["mask"], np.arange(8) != 6)
