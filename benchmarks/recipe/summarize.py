@@ -18,7 +18,8 @@ def main(results: str) -> None:
     print("|---|---|" + "---|" * len(columns))
     for name, row in rows.items():
         extra = [o for o in row["overrides"] if not o.startswith(("data.limit", "train.epochs"))] or ["(base)"]
-        cells = [f"{row['scores'][c]['acc']:.3f} / {row['scores'][c]['nmi']:.3f}" for c in columns]
+        cells = [f"{row['scores'][c]['acc']:.3f} / {row['scores'][c]['nmi']:.3f}" if c in row["scores"] else "-"
+                 for c in columns]  # a variant scored on fewer layers leaves its other cells empty
         print(f"| {name} | {' '.join(extra)} | " + " | ".join(cells) + " |")
 
 
