@@ -12,7 +12,7 @@ import torch
 from deepcluster.heads import HEADS, build_head, check_features, load_head
 from deepcluster.heads.autoencoder import pretrained_autoencoder
 from deepcluster.heads.inputs import load_features_file
-from deepcluster.heads.spectralnet import knn_gaussian_affinity, orthonormaliser
+from deepcluster.heads.spectralnet import global_knn_graph, graph_batch, knn_gaussian_affinity, orthonormaliser
 from deepcluster.heads.vade import VaDEModel
 from deepcluster.metrics import cluster_accuracy
 
@@ -80,6 +80,36 @@ def test_spectralnet_paper_alternation_also_runs(train_blobs):
     x, y = train_blobs
     head = build_head("spectralnet", K, seed=0, **SMALL["spectralnet"], ortho_grad=False).fit(x)
     assert cluster_accuracy(y, head.predict(x)) >= 0.95 and sum(head.info["spectralnet_ortho"].values()) == 201
+
+
+def test_spectralnet_global_graph_recovers_clusters_and_predicts_new_points(train_blobs, tmp_path):
+    x, y = train_blobs
+    params = {**SMALL["spectralnet"], "graph": "global", "n_neighbors": 8, "batch_size": 90}
+    head = build_head("spectralnet", K, seed=0, **params).fit(x)
+    x_new, y_new = blobs(50, seed=7)
+    assert cluster_accuracy(y, head.predict(x)) >= 0.95 and cluster_accuracy(y_new, head.predict(x_new)) >= 0.95
+    head.save(tmp_path / "g")
+    np.testing.assert_array_equal(load_head(tmp_path / "g").predict(x_new), head.predict(x_new))
+    with pytest.raises(ValueError, match="graph='knn' is unknown; use one of batch, global"):
+        build_head("spectralnet", K, graph="knn")
+
+
+def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
+    """A batch is anchors plus their neighbours, and W has an entry (i, j) only where j is among i's global
+    nearest neighbours or i among j's: the global graph cut to the batch, symmetric, nothing invented."""
+    x, _ = blobs(60, seed=2)
+    h = torch.from_numpy(x)
+    neighbours, weights = global_knn_graph(h, n_neighbors=5, scale_neighbor=2)
+    brute = torch.cdist(h, h).fill_diagonal_(float("inf")).topk(5, largest=False).indices
+    assert torch.equal(neighbours.sort(dim=1).values, brute.sort(dim=1).values)
+    members, w = graph_batch(neighbours, weights, size=48, generator=torch.Generator().manual_seed(0))
+    assert len(members) == len(set(members.tolist())) and torch.allclose(w, w.T)
+    edges = {(int(a), int(b)) for a in range(len(x)) for b in neighbours[a]}
+    for i, a in enumerate(members.tolist()):
+        for j, b in enumerate(members.tolist()):
+            assert (w[i, j] > 0) == ((a, b) in edges or (b, a) in edges)
+    anchors_neighbours_in = sum(int(w[i].gt(0).sum()) >= 5 for i in range(len(members)))
+    assert anchors_neighbours_in >= 48 // 6  # every anchor keeps all 5 of its neighbours
 
 
 @pytest.mark.parametrize("method", ["dec", "vade", "spectralnet"])

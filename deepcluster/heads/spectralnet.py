@@ -12,6 +12,11 @@ step's L is near-singular: on Fashion-MNIST codes 2 of 4 runs collapsed (ACC 0.1
 jitter). By default (``ortho_grad=True``) we orthonormalise the gradient batch itself and differentiate
 through L, so the loss is a true Rayleigh quotient that no collapse can lower (4 of 4 runs ACC 0.54-0.56).
 Optionally W is computed in the output space of a Siamese net trained on nearest-neighbour pairs (Sec. 4.1).
+
+Where the neighbours come from (``graph``): the paper finds them inside each random batch (``"batch"``), so
+with 1,024 of 70,000 points they are neighbours among 1.5 % of the data. ``"global"`` builds the exact k-NN
+graph of all points once (faiss) and trains on batches of random anchors plus their neighbours, with W the
+graph's edges among the batch: the loss then sees the data's true neighbourhoods (BENCHMARKS.md §5).
 Like the paper's MNIST runs, it works on autoencoder codes by default. Final labels: k-means on the embedding.
 
 Cholesky fails on rank-deficient batches (collapsed outputs, K larger than the batch's rank); we then retry
@@ -66,6 +71,37 @@ def knn_gaussian_affinity(h: torch.Tensor, n_neighbors: int, scale_neighbor: int
     return (w + w.T) / 2
 
 
+def global_knn_graph(h: torch.Tensor, n_neighbors: int, scale_neighbor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each point's ``n_neighbors`` exact nearest neighbours among all points (faiss) and their Gaussian
+    weights exp(-d^2 / (2 sigma^2)), sigma^2 the median squared distance to the ``scale_neighbor``-th one."""
+    n_neighbors = min(n_neighbors, len(h) - 1)
+    x = np.ascontiguousarray(h.detach().cpu().numpy(), dtype=np.float32)
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(x)
+    d2, neighbours = index.search(x, n_neighbors + 1)  # the first hit is the point itself
+    d2, neighbours = np.maximum(d2[:, 1:], 0), neighbours[:, 1:]
+    sigma2 = max(float(np.median(d2[:, min(scale_neighbor, n_neighbors) - 1])), 1e-12)
+    weights = np.exp(-d2 / (2 * sigma2)).astype(np.float32)
+    return torch.from_numpy(neighbours).to(h.device), torch.from_numpy(weights).to(h.device)
+
+
+def graph_batch(neighbours: torch.Tensor, weights: torch.Tensor, size: int,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """About ``size`` points (random anchors and all their neighbours) and the symmetric affinity W among
+    them: every edge of the global graph whose two ends are both in the batch."""
+    n, k = neighbours.shape
+    anchors = torch.randperm(n, generator=generator)[: max(1, size // (k + 1))].to(neighbours.device)
+    members = torch.unique(torch.cat([anchors, neighbours[anchors].flatten()]))
+    position = torch.full((n,), -1, dtype=torch.long, device=neighbours.device)
+    position[members] = torch.arange(len(members), device=neighbours.device)
+    columns = position[neighbours[members]]  # (M, k): -1 where the neighbour is not in the batch
+    inside = columns >= 0
+    rows = torch.arange(len(members), device=neighbours.device)[:, None].expand_as(columns)
+    w = torch.zeros(len(members), len(members), device=weights.device)
+    w[rows[inside], columns[inside]] = weights[members][inside]
+    return members, (w + w.T) / 2
+
+
 def train_siamese(x: torch.Tensor, net: nn.Module, *, n_neighbors: int, iters: int, batch_size: int, lr: float,
                   generator: torch.Generator, progress: bool) -> None:
     """Contrastive loss: nearest neighbours (exact faiss k-NN) are pulled together, random pairs pushed to
@@ -89,17 +125,22 @@ def train_siamese(x: torch.Tensor, net: nn.Module, *, n_neighbors: int, iters: i
         opt.step()
 
 
+GRAPHS = ("batch", "global")  # where each batch's neighbours come from (module docstring)
+
+
 class SpectralNet(AutoencoderHead):
     method = "spectralnet"
 
     def __init__(self, k: int, seed: int = 0, use_autoencoder: bool = True, hidden: tuple[int, ...] = (512, 512, 256),
                  iters: int = 1500, batch_size: int = 1024, lr: float = 1e-3, n_neighbors: int = 5,
                  scale_neighbor: int = 2, ortho_grad: bool = True, siamese: bool = False,
-                 siamese_iters: int = 2000, n_init: int = 10, **ae_params: Any) -> None:
+                 siamese_iters: int = 2000, n_init: int = 10, graph: str = "batch", **ae_params: Any) -> None:
+        if graph not in GRAPHS:
+            raise ValueError(f"spectralnet graph={graph!r} is unknown; use one of {', '.join(GRAPHS)}")
         super().__init__(k, seed, use_autoencoder=bool(use_autoencoder), hidden=[int(h) for h in hidden],
                          iters=int(iters), batch_size=int(batch_size), lr=float(lr), n_neighbors=int(n_neighbors),
                          scale_neighbor=int(scale_neighbor), ortho_grad=bool(ortho_grad), siamese=bool(siamese),
-                         siamese_iters=int(siamese_iters), n_init=int(n_init), **ae_params)
+                         siamese_iters=int(siamese_iters), n_init=int(n_init), graph=graph, **ae_params)
         self.net: nn.Sequential | None = None
         self.siamese_net: nn.Sequential | None = None
         self.ortho: torch.Tensor | None = None
@@ -136,6 +177,10 @@ class SpectralNet(AutoencoderHead):
             train_siamese(h, self.siamese_net, n_neighbors=p["n_neighbors"], iters=p["siamese_iters"],
                           batch_size=128, lr=p["lr"], generator=generator, progress=self.progress)
             self.siamese_net.eval()
+        if p["graph"] == "global":
+            with torch.no_grad():
+                space = apply_in_batches(self.siamese_net, h) if self.siamese_net is not None else h
+            neighbours, weights = global_knn_graph(space, p["n_neighbors"], p["scale_neighbor"])
         opt = torch.optim.Adam(self.net.parameters(), lr=p["lr"])
         methods: dict[str, int] = {}
         bar = tqdm(range(p["iters"]), desc="spectralnet", disable=not self.progress, leave=False)
@@ -145,18 +190,21 @@ class SpectralNet(AutoencoderHead):
                     ob = torch.randperm(len(h), generator=generator)[:m].to(self.device)
                     ortho, how = orthonormaliser(self.net(h[ob]))
                     methods[how] = methods.get(how, 0) + 1
-            gb = torch.randperm(len(h), generator=generator)[:m].to(self.device)  # gradient step on another
-            with torch.no_grad():
-                space = self.siamese_net(h[gb]) if self.siamese_net is not None else h[gb]
-                w = knn_gaussian_affinity(space, p["n_neighbors"], p["scale_neighbor"])
-                laplacian = torch.diag(w.sum(dim=1)) - w
+            if p["graph"] == "global":  # gradient step on another batch
+                gb, w = graph_batch(neighbours, weights, m, generator)
+            else:
+                gb = torch.randperm(len(h), generator=generator)[:m].to(self.device)
+                with torch.no_grad():
+                    space = self.siamese_net(h[gb]) if self.siamese_net is not None else h[gb]
+                    w = knn_gaussian_affinity(space, p["n_neighbors"], p["scale_neighbor"])
+            laplacian = torch.diag(w.sum(dim=1)) - w
             y = self.net(h[gb])
             if p["ortho_grad"]:  # orthonormalise this batch, differentiably: the outputs cannot collapse
                 ortho, how = orthonormaliser(y)
                 methods[how] = methods.get(how, 0) + 1
             y = y @ ortho
             # sum_ij W_ij ||y_i - y_j||^2 = 2 tr(Y^T L Y), L = D - W: no square root, so no NaN gradient at 0.
-            loss = 2 * torch.trace(y.T @ (laplacian @ y)) / m**2
+            loss = 2 * torch.trace(y.T @ (laplacian @ y)) / len(gb) ** 2
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
