@@ -30,7 +30,10 @@ from deepcluster.evaluation.layers import available_layers  # noqa: E402
 from deepcluster.heads import HEADS  # noqa: E402
 from deepcluster.heads.normalise import parse_spec  # noqa: E402
 
-DEFAULTS = {"layer": "conv2", "normalise": "whiten:16", "head": "kmeans"}
+DEFAULTS = {"layer": "conv2", "normalise": "whiten:64", "head": "spectralnet"}
+# SpectralNet straight on the whitened features (no autoencoder in between), neighbours from the global
+# 10-NN graph rather than from inside each batch: BENCHMARKS.md §5 compares it with k-means and the paper's form.
+DEFAULT_HEAD_SET = ["use_autoencoder=false", "graph=global", "n_neighbors=10"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,9 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=None, help="clusters for the head (default: the number of classes, "
                    "10 for Fashion-MNIST; needed for unlabelled data)")
     p.add_argument("--seeds", type=int, default=5, help="head runs with seeds 0..S-1 (mean/median reported)")
-    p.add_argument("--head-set", action="append", default=[], metavar="NAME=JSON", help="head hyperparameter")
+    p.add_argument("--head-set", action="append", default=None, metavar="NAME=JSON",
+                   help=f"head hyperparameter (default for the default head: {' '.join(DEFAULT_HEAD_SET)})")
     p.add_argument("overrides", nargs="*", help="training config overrides, e.g. train.epochs=3")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.head_set is None:
+        args.head_set = DEFAULT_HEAD_SET if args.head == DEFAULTS["head"] else []
+    return args
 
 
 def up_to_date(output: Path, inputs: list[Path]) -> bool:
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = json.loads((head_dir / "results.json").read_text())
     summary = {"config": args.config, "overrides": args.overrides, "layer": args.layer, "normalise": args.normalise,
-               "head": args.head, "k": k, "seeds": args.seeds, "stage_seconds": times,
+               "head": args.head, "head_set": args.head_set, "k": k, "seeds": args.seeds, "stage_seconds": times,
                **{m: results[m] for m in ("acc", "nmi", "ari") if m in results}}
     summary_file = out / f"recipe_{args.head}.json"
     summary_file.write_text(json.dumps(summary, indent=2) + "\n")

@@ -19,7 +19,8 @@ def recipe(args, timeout=600):
 
 def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_them(tmp_path):
     out = tmp_path / "recipe"
-    args = ["--out", str(out), "--nproc", "2", "--layer", "conv2", "--normalise", "whiten:8", "--seeds", "2", *TINY]
+    args = ["--out", str(out), "--nproc", "2", "--layer", "conv2", "--normalise", "whiten:8", "--head", "kmeans",
+            "--seeds", "2", *TINY]
     first = recipe(args)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     summary = json.loads((out / "recipe_kmeans.json").read_text())
