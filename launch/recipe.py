@@ -50,11 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "10 for Fashion-MNIST; needed for unlabelled data)")
     p.add_argument("--seeds", type=int, default=5, help="head runs with seeds 0..S-1 (mean/median reported)")
     p.add_argument("--head-set", action="append", default=None, metavar="NAME=JSON",
-                   help=f"head hyperparameter (default for the default head: {' '.join(DEFAULT_HEAD_SET)})")
+                   help=f"head hyperparameter; with the default head these come after (and override) "
+                   f"{' '.join(DEFAULT_HEAD_SET)}")
     p.add_argument("overrides", nargs="*", help="training config overrides, e.g. train.epochs=3")
     args = p.parse_args(argv)
-    if args.head_set is None:
-        args.head_set = DEFAULT_HEAD_SET if args.head == DEFAULTS["head"] else []
+    args.head_set = [*(DEFAULT_HEAD_SET if args.head == DEFAULTS["head"] else []), *(args.head_set or [])]
     return args
 
 

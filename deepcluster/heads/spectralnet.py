@@ -12,12 +12,12 @@ step's L is near-singular: on Fashion-MNIST codes 2 of 4 runs collapsed (ACC 0.1
 jitter). By default (``ortho_grad=True``) we orthonormalise the gradient batch itself and differentiate
 through L, so the loss is a true Rayleigh quotient that no collapse can lower (4 of 4 runs ACC 0.54-0.56).
 Optionally W is computed in the output space of a Siamese net trained on nearest-neighbour pairs (Sec. 4.1).
+Like the paper's MNIST runs, it works on autoencoder codes by default. Final labels: k-means on the embedding.
 
 Where the neighbours come from (``graph``): the paper finds them inside each random batch (``"batch"``), so
 with 1,024 of 70,000 points they are neighbours among 1.5 % of the data. ``"global"`` builds the exact k-NN
 graph of all points once (faiss) and trains on batches of random anchors plus their neighbours, with W the
 graph's edges among the batch: the loss then sees the data's true neighbourhoods (BENCHMARKS.md §5).
-Like the paper's MNIST runs, it works on autoencoder codes by default. Final labels: k-means on the embedding.
 
 Cholesky fails on rank-deficient batches (collapsed outputs, K larger than the batch's rank); we then retry
 with growing jitter and finally use an eigenvalue-floored inverse square root, which always exists.
