@@ -25,6 +25,7 @@ SMALL = {
     "dec": {**SMALL_AE, "max_iter": 300, "batch_size": 64, "update_interval": 20},
     "vade": {**SMALL_AE, "epochs": 15, "batch_size": 64},
     "spectralnet": {**SMALL_AE, "hidden": [64, 64], "iters": 200, "batch_size": 256},
+    "spectral": {"n_neighbors": 8},
 }
 
 
@@ -92,6 +93,34 @@ def test_spectralnet_global_graph_recovers_clusters_and_predicts_new_points(trai
     np.testing.assert_array_equal(load_head(tmp_path / "g").predict(x_new), head.predict(x_new))
     with pytest.raises(ValueError, match="graph='knn' is unknown; use one of batch, global"):
         build_head("spectralnet", K, graph="knn")
+
+
+def test_spectralnet_balanced_assignment_fits_predicts_and_round_trips(train_blobs, tmp_path):
+    x, y = train_blobs
+    head = build_head("spectralnet", K, seed=0, **SMALL["spectralnet"], assign="balanced").fit(x)
+    x_new, y_new = blobs(50, seed=7)
+    assert cluster_accuracy(y, head.predict(x)) >= 0.95 and cluster_accuracy(y_new, head.predict(x_new)) >= 0.95
+    assert head.offsets is not None and head.offsets.shape == (K,)
+    head.save(tmp_path / "b")
+    np.testing.assert_array_equal(load_head(tmp_path / "b").predict(x_new), head.predict(x_new))
+    with pytest.raises(ValueError, match="assign='sinkhorn' is unknown; use one of kmeans, balanced"):
+        build_head("spectralnet", K, assign="sinkhorn")
+
+
+def test_spectral_separates_rings_that_kmeans_cannot_and_embeds_new_points():
+    """The reason for a graph head: two concentric rings. k-means cuts them in halves; the k-NN graph keeps each
+    ring whole, and the Nyström extension places new points from the same rings on the right one."""
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(600, noise=0.04, factor=0.4, random_state=0)
+    x_new, y_new = make_circles(200, noise=0.04, factor=0.4, random_state=1)
+    x, x_new = x.astype(np.float32), x_new.astype(np.float32)
+    assert cluster_accuracy(y, build_head("kmeans", 2).fit_predict(x)) < 0.7
+    for assign in ("kmeans", "balanced"):
+        head = build_head("spectral", 2, seed=0, n_neighbors=8, assign=assign).fit(x)
+        assert cluster_accuracy(y, head.predict(x)) >= 0.98 and cluster_accuracy(y_new, head.predict(x_new)) >= 0.98
+    with pytest.raises(ValueError, match="spectral assign='gmm' is unknown; use one of kmeans, balanced"):
+        build_head("spectral", 2, assign="gmm")
 
 
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
@@ -209,7 +238,8 @@ def test_real_fashion_mnist_subset(tmp_path):
     assert x.shape == (1000, 784) and 0.0 <= x.min() and x.max() <= 1.0
     real = {"ae_epochs": 8, "ae_hidden": [256, 64]}
     params = {"kmeans": {}, "ae_kmeans": real, "dec": {**real, "max_iter": 150}, "vade": {**real, "epochs": 3},
-              "spectralnet": {**real, "iters": 100, "batch_size": 500, "hidden": [128, 64]}}
+              "spectralnet": {**real, "iters": 100, "batch_size": 500, "hidden": [128, 64]},
+              "spectral": {"assign": "balanced"}}
     for method, p in params.items():
         head = build_head(method, 10, seed=0, **p)
         head.ae_cache = tmp_path

@@ -1,4 +1,5 @@
-"""Deep clustering heads on frozen features: k-means, AE + k-means, DEC, VaDE and SpectralNet.
+"""Deep clustering heads on frozen features: k-means, AE + k-means, DEC, VaDE, SpectralNet and classical
+spectral clustering on the global k-NN graph.
 
 Every head has ``fit(features)``, ``predict(features)`` (also for unseen points), ``save(dir)`` and
 ``load(dir)``; features are an (N, d) float array (raw pixels in [0, 1], or a backbone's features).
@@ -9,8 +10,10 @@ from .base import ClusteringHead, check_features
 from .dec import DEC
 from .kmeans import KMeans
 from .registry import HEADS, build_head, load_head
+from .spectral import SpectralClustering
 from .spectralnet import SpectralNet
 from .vade import VaDE
 
-__all__ = ["AEKMeans", "AutoencoderHead", "ClusteringHead", "DEC", "HEADS", "KMeans", "SpectralNet", "VaDE",
+__all__ = ["AEKMeans", "AutoencoderHead", "ClusteringHead", "DEC", "HEADS", "KMeans", "SpectralClustering", "SpectralNet",
+           "VaDE",
            "build_head", "check_features", "load_head"]

@@ -9,10 +9,12 @@ from .ae_kmeans import AEKMeans
 from .base import ClusteringHead, read_config
 from .dec import DEC
 from .kmeans import KMeans
+from .spectral import SpectralClustering
 from .spectralnet import SpectralNet
 from .vade import VaDE
 
-HEADS: dict[str, type[ClusteringHead]] = {cls.method: cls for cls in (KMeans, AEKMeans, DEC, VaDE, SpectralNet)}
+HEADS: dict[str, type[ClusteringHead]] = {cls.method: cls for cls in (KMeans, AEKMeans, DEC, VaDE, SpectralNet,
+                                                                     SpectralClustering)}
 
 
 def build_head(method: str, k: int, seed: int = 0, **params: Any) -> ClusteringHead:

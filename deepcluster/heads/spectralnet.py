@@ -12,7 +12,10 @@ step's L is near-singular: on Fashion-MNIST codes 2 of 4 runs collapsed (ACC 0.1
 jitter). By default (``ortho_grad=True``) we orthonormalise the gradient batch itself and differentiate
 through L, so the loss is a true Rayleigh quotient that no collapse can lower (4 of 4 runs ACC 0.54-0.56).
 Optionally W is computed in the output space of a Siamese net trained on nearest-neighbour pairs (Sec. 4.1).
-Like the paper's MNIST runs, it works on autoencoder codes by default. Final labels: k-means on the embedding.
+Like the paper's MNIST runs, it works on autoencoder codes by default. Final labels: k-means on the embedding,
+or with ``assign="balanced"`` k-means whose assignment is an equipartition (``balanced.py``: for data whose
+clusters are known to be of about equal size; it stops the embedding's habit of merging look-alike classes
+while splitting a diverse one).
 
 Where the neighbours come from (``graph``): the paper finds them inside each random batch (``"batch"``), so
 with 1,024 of 70,000 points they are neighbours among 1.5 % of the data. ``"global"`` builds the exact k-NN
@@ -36,6 +39,7 @@ from tqdm.auto import tqdm
 
 from .ae_kmeans import AutoencoderHead
 from .autoencoder import apply_in_batches, mlp
+from .balanced import balanced_assign, balanced_kmeans
 from .base import check_finite
 from .kmeans import kmeans_centroids, nearest_centroid
 
@@ -126,6 +130,7 @@ def train_siamese(x: torch.Tensor, net: nn.Module, *, n_neighbors: int, iters: i
 
 
 GRAPHS = ("batch", "global")  # where each batch's neighbours come from (module docstring)
+ASSIGNMENTS = ("kmeans", "balanced")  # how the embedding becomes labels (module docstring)
 
 
 class SpectralNet(AutoencoderHead):
@@ -134,17 +139,22 @@ class SpectralNet(AutoencoderHead):
     def __init__(self, k: int, seed: int = 0, use_autoencoder: bool = True, hidden: tuple[int, ...] = (512, 512, 256),
                  iters: int = 1500, batch_size: int = 1024, lr: float = 1e-3, n_neighbors: int = 5,
                  scale_neighbor: int = 2, ortho_grad: bool = True, siamese: bool = False,
-                 siamese_iters: int = 2000, n_init: int = 10, graph: str = "batch", **ae_params: Any) -> None:
+                 siamese_iters: int = 2000, n_init: int = 10, graph: str = "batch", assign: str = "kmeans",
+                 **ae_params: Any) -> None:
         if graph not in GRAPHS:
             raise ValueError(f"spectralnet graph={graph!r} is unknown; use one of {', '.join(GRAPHS)}")
+        if assign not in ASSIGNMENTS:
+            raise ValueError(f"spectralnet assign={assign!r} is unknown; use one of {', '.join(ASSIGNMENTS)}")
         super().__init__(k, seed, use_autoencoder=bool(use_autoencoder), hidden=[int(h) for h in hidden],
                          iters=int(iters), batch_size=int(batch_size), lr=float(lr), n_neighbors=int(n_neighbors),
                          scale_neighbor=int(scale_neighbor), ortho_grad=bool(ortho_grad), siamese=bool(siamese),
-                         siamese_iters=int(siamese_iters), n_init=int(n_init), graph=graph, **ae_params)
+                         siamese_iters=int(siamese_iters), n_init=int(n_init), graph=graph, assign=assign,
+                         **ae_params)
         self.net: nn.Sequential | None = None
         self.siamese_net: nn.Sequential | None = None
         self.ortho: torch.Tensor | None = None
         self.centroids: np.ndarray | None = None
+        self.offsets: np.ndarray | None = None  # per-cluster offsets of the balanced rule (assign="balanced")
         self.in_mean: torch.Tensor | None = None
         self.in_scale: torch.Tensor | None = None
 
@@ -214,9 +224,15 @@ class SpectralNet(AutoencoderHead):
         self.ortho, how = orthonormaliser(apply_in_batches(self.net, h))
         methods[how] = methods.get(how, 0) + 1
         self.info.update(spectralnet_ortho=methods)
-        self.centroids = kmeans_centroids(self.embed(x_np), self.k, n_init=p["n_init"], seed=self.seed)
+        embedding = self.embed(x_np)
+        if p["assign"] == "balanced":
+            self.centroids, self.offsets, _ = balanced_kmeans(embedding, self.k, n_init=p["n_init"], seed=self.seed)
+        else:
+            self.centroids = kmeans_centroids(embedding, self.k, n_init=p["n_init"], seed=self.seed)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
+        if self.offsets is not None:
+            return balanced_assign(self.embed(x), self.centroids, self.offsets)
         return nearest_centroid(self.embed(x), self.centroids)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -225,6 +241,8 @@ class SpectralNet(AutoencoderHead):
             out.update({f"ae.{k}": v for k, v in self.ae.state_dict().items()})
         if self.siamese_net is not None:
             out.update({f"siamese.{k}": v for k, v in self.siamese_net.state_dict().items()})
+        if self.offsets is not None:
+            out["offsets"] = torch.from_numpy(self.offsets)
         return {**out, "ortho": self.ortho, "centroids": torch.from_numpy(self.centroids),
                 "in_mean": self.in_mean, "in_scale": self.in_scale}
 
@@ -242,4 +260,5 @@ class SpectralNet(AutoencoderHead):
         if self.siamese_net is not None:
             self.siamese_net.load_state_dict(part("siamese."))
         self.ortho, self.centroids = tensors["ortho"].to(self.device), tensors["centroids"].numpy()
+        self.offsets = tensors["offsets"].numpy() if "offsets" in tensors else None
         self.in_mean, self.in_scale = tensors["in_mean"].to(self.device), tensors["in_scale"].to(self.device)
