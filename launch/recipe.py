@@ -30,10 +30,11 @@ from deepcluster.evaluation.layers import available_layers  # noqa: E402
 from deepcluster.heads import HEADS  # noqa: E402
 from deepcluster.heads.normalise import parse_spec  # noqa: E402
 
-DEFAULTS = {"layer": "conv2", "normalise": "whiten:64", "head": "spectralnet"}
-# SpectralNet straight on the whitened features (no autoencoder in between), neighbours from the global
-# 10-NN graph rather than from inside each batch: BENCHMARKS.md §5 compares it with k-means and the paper's form.
-DEFAULT_HEAD_SET = ["use_autoencoder=false", "graph=global", "n_neighbors=10"]
+DEFAULTS = {"layer": "conv3", "normalise": "whiten:64", "head": "spectral"}
+# Spectral clustering on the global 10-NN graph of the whitened conv3 features, with an equipartition in place
+# of plain k-means on the embedding (the classes are assumed to be of about equal size): BENCHMARKS.md §5
+# compares it with SpectralNet, k-means, other layers and the same head on a random network and raw pixels.
+DEFAULT_HEAD_SET = ["n_neighbors=10", "assign=balanced"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

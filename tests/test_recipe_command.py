@@ -18,16 +18,17 @@ def recipe(args, timeout=600):
 
 
 def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_them(tmp_path):
+    """With the default head (spectral clustering, balanced assignment) and its default settings."""
     out = tmp_path / "recipe"
-    args = ["--out", str(out), "--nproc", "2", "--layer", "conv2", "--normalise", "whiten:8", "--head", "kmeans",
-            "--seeds", "2", *TINY]
+    args = ["--out", str(out), "--nproc", "2", "--layer", "conv2", "--normalise", "whiten:8", "--seeds", "2", *TINY]
     first = recipe(args)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    summary = json.loads((out / "recipe_kmeans.json").read_text())
-    assert summary["k"] == 10 and summary["head"] == "kmeans" and summary["layer"] == "conv2"
+    summary = json.loads((out / "recipe_spectral.json").read_text())
+    assert summary["k"] == 10 and summary["head"] == "spectral" and summary["layer"] == "conv2"
+    assert summary["head_set"] == ["n_neighbors=10", "assign=balanced"]
     assert all(summary["stage_seconds"][s] > 0 for s in ("pretrain", "extract", "head"))
     assert 0.1 < summary["acc"]["mean"] <= 1.0 and 0.0 < summary["nmi"]["mean"] <= 1.0
-    results = json.loads((out / "kmeans" / "results.json").read_text())
+    results = json.loads((out / "spectral" / "results.json").read_text())
     assert [r["seed"] for r in results["runs"]] == [0, 1] and results["normalise"] == "whiten:8"
     with __import__("numpy").load(out / "features_conv2.npz") as f:
         assert f["features"].shape[0] == 400  # the training subset, not the whole dataset
@@ -35,7 +36,7 @@ def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_t
     again = recipe(args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "features_conv2.npz is up to date, skipped" in again.stdout and "results.json is up to date" in again.stdout
-    assert json.loads((out / "recipe_kmeans.json").read_text())["acc"] == summary["acc"]
+    assert json.loads((out / "recipe_spectral.json").read_text())["acc"] == summary["acc"]
 
 
 def test_recipe_refuses_bad_settings_before_any_work(tmp_path):
