@@ -1,4 +1,4 @@
-"""Run a clustering head (kmeans, ae_kmeans, dec, vade, spectralnet) on frozen features, over several seeds.
+"""Run a clustering head (kmeans, ae_kmeans, dec, vade, spectralnet, spectral) on frozen features, over seeds.
 
 Inputs: raw pixels of a dataset (default), a features file from launch/extract.py (--features), or a
 checkpoint / exported backbone (--checkpoint). Labels only score the result: they are never used to train,
@@ -10,6 +10,9 @@ stop early or choose a run. Writes OUT/results.json after every seed and prints 
   # DeepCluster features:
   python launch/cluster.py --method kmeans --data fashion_mnist --features feats.npz --k 10 --seeds 10 --out runs/km
   # Override a hyperparameter (JSON value): --set max_iter=2000 --set ae_epochs=30
+  # The recipe's head: spectral clustering on the 10-NN graph, equal-size clusters assumed:
+  python launch/cluster.py --method spectral --data fashion_mnist --features feats.npz --normalise whiten:64 \
+      --set assign=balanced --k 10 --seeds 5 --out runs/spectral
 """
 
 from __future__ import annotations
