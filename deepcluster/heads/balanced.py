@@ -47,7 +47,8 @@ def equipartition_offsets(cost: torch.Tensor, eps: float, start: torch.Tensor | 
 
 def balanced_assign(x: np.ndarray, centroids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Cluster of each row under the balanced rule (nearest centroid after the per-cluster offsets)."""
-    cost = squared_distances(torch.from_numpy(np.asarray(x, np.float64)), torch.from_numpy(np.asarray(centroids, np.float64)))
+    x64, c64 = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (x, centroids))
+    cost = squared_distances(x64, c64)
     return (cost - torch.from_numpy(np.asarray(offsets, np.float64))).argmin(1).numpy().astype(np.int64)
 
 

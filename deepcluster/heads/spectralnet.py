@@ -42,6 +42,7 @@ from .autoencoder import apply_in_batches, mlp
 from .balanced import balanced_assign, balanced_kmeans
 from .base import check_finite
 from .kmeans import kmeans_centroids, nearest_centroid
+from .spectral import exact_neighbours, gaussian_sigma2
 
 
 def orthonormaliser(y: torch.Tensor) -> tuple[torch.Tensor, str]:
@@ -78,14 +79,9 @@ def knn_gaussian_affinity(h: torch.Tensor, n_neighbors: int, scale_neighbor: int
 def global_knn_graph(h: torch.Tensor, n_neighbors: int, scale_neighbor: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Each point's ``n_neighbors`` exact nearest neighbours among all points (faiss) and their Gaussian
     weights exp(-d^2 / (2 sigma^2)), sigma^2 the median squared distance to the ``scale_neighbor``-th one."""
-    n_neighbors = min(n_neighbors, len(h) - 1)
-    x = np.ascontiguousarray(h.detach().cpu().numpy(), dtype=np.float32)
-    index = faiss.IndexFlatL2(x.shape[1])
-    index.add(x)
-    d2, neighbours = index.search(x, n_neighbors + 1)  # the first hit is the point itself
-    d2, neighbours = np.maximum(d2[:, 1:], 0), neighbours[:, 1:]
-    sigma2 = max(float(np.median(d2[:, min(scale_neighbor, n_neighbors) - 1])), 1e-12)
-    weights = np.exp(-d2 / (2 * sigma2)).astype(np.float32)
+    x = h.detach().cpu().numpy()
+    d2, neighbours = exact_neighbours(x, x, min(n_neighbors, len(h) - 1), skip_first=True)
+    weights = np.exp(-d2 / (2 * gaussian_sigma2(d2, scale_neighbor))).astype(np.float32)
     return torch.from_numpy(neighbours).to(h.device), torch.from_numpy(weights).to(h.device)
 
 
