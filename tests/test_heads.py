@@ -123,6 +123,17 @@ def test_spectral_separates_rings_that_kmeans_cannot_and_embeds_new_points():
         build_head("spectral", 2, assign="gmm")
 
 
+def test_autoencoder_fan_in_init_is_bounded_and_a_bad_init_is_refused_before_any_work():
+    from deepcluster.heads.autoencoder import Autoencoder
+
+    ae = Autoencoder(784, (500, 2000), 10, init="fan_in")
+    first = ae.encoder[0].weight
+    assert first.abs().max() <= (1 / 784) ** 0.5 and first.abs().max() > 0.9 * (1 / 784) ** 0.5
+    assert not torch.equal(first, Autoencoder(784, (500, 2000), 10, init="glorot").encoder[0].weight)
+    with pytest.raises(ValueError, match="ae_init='he' is unknown; use one of glorot, fan_in"):
+        build_head("dec", K, ae_init="he")
+
+
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
     """A batch is anchors plus their neighbours, and W has an entry (i, j) only where j is among i's global
     nearest neighbours or i among j's: the global graph cut to the batch, symmetric, nothing invented."""

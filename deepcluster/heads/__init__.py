@@ -14,6 +14,5 @@ from .spectral import SpectralClustering
 from .spectralnet import SpectralNet
 from .vade import VaDE
 
-__all__ = ["AEKMeans", "AutoencoderHead", "ClusteringHead", "DEC", "HEADS", "KMeans", "SpectralClustering", "SpectralNet",
-           "VaDE",
-           "build_head", "check_features", "load_head"]
+__all__ = ["AEKMeans", "AutoencoderHead", "ClusteringHead", "DEC", "HEADS", "KMeans", "SpectralClustering",
+           "SpectralNet", "VaDE", "build_head", "check_features", "load_head"]

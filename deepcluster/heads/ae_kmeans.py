@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .autoencoder import Autoencoder, apply_in_batches, pretrained_autoencoder
+from .autoencoder import INITS, Autoencoder, apply_in_batches, pretrained_autoencoder
 from .base import ClusteringHead
 from .kmeans import kmeans_centroids, nearest_centroid
 
 # Chosen for Fashion-MNIST 70k on a small CPU: see benchmarks/heads/RESULTS.md for what they give.
 AE_DEFAULTS: dict[str, Any] = {"ae_hidden": [500, 500, 2000], "code_dim": 10, "ae_epochs": 20, "ae_lr": 1e-3,
-                               "ae_batch_size": 256, "ae_dropout": 0.0}
+                               "ae_batch_size": 256, "ae_dropout": 0.0, "ae_init": "glorot"}
 
 
 class AutoencoderHead(ClusteringHead):
@@ -28,6 +28,8 @@ class AutoencoderHead(ClusteringHead):
     def __init__(self, k: int, seed: int = 0, **params: Any) -> None:
         merged = {**AE_DEFAULTS, **params}
         merged["ae_hidden"] = [int(h) for h in merged["ae_hidden"]]
+        if merged["ae_init"] not in INITS:
+            raise ValueError(f"ae_init={merged['ae_init']!r} is unknown; use one of {', '.join(INITS)}")
         super().__init__(k, seed, **merged)
         self.ae_cache: str | Path | None = None  # a folder for pretrained weights; not a hyperparameter
         self.ae: Autoencoder | None = None
@@ -38,6 +40,8 @@ class AutoencoderHead(ClusteringHead):
                     "lr": p["ae_lr"], "batch_size": p["ae_batch_size"]}
         if p["ae_dropout"]:
             settings["dropout"] = p["ae_dropout"]  # only when set, so caches of plain runs stay valid
+        if p["ae_init"] != "glorot":
+            settings["init"] = p["ae_init"]
         ae, info = pretrained_autoencoder(x, settings, seed=self.seed, device=self.device,
                                           cache_dir=self.ae_cache, progress=self.progress)
         self.info.update(info)
