@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .kmeans import kmeans_centroids
+from .kmeans import kmeans_centroids, nearest_centroid
+
+ASSIGNMENTS = ("kmeans", "balanced")  # how an embedding becomes labels: plain k-means or an equipartition
 
 # Entropic regularisation as a fraction of the mean squared distance: small enough that the plan is nearly
 # a hard partition, large enough that 50 Sinkhorn iterations (10 when warm-started) converge.
@@ -59,10 +61,10 @@ def balanced_lloyd(x: torch.Tensor, centroids: torch.Tensor, max_iter: int = 50
     Returns centroids, offsets, labels and the k-means objective of that assignment (its sum of squared
     distances), which is how restarts are compared.
     """
-    eps = EPSILON * float(squared_distances(x, centroids).mean())
+    cost = squared_distances(x, centroids)
+    eps = EPSILON * float(cost.mean())
     offsets, labels = None, None
     for _ in range(max_iter):
-        cost = squared_distances(x, centroids)
         offsets = equipartition_offsets(cost, eps, start=offsets)
         new_labels = (cost - offsets).argmin(1)
         if labels is not None and torch.equal(new_labels, labels):
@@ -72,7 +74,7 @@ def balanced_lloyd(x: torch.Tensor, centroids: torch.Tensor, max_iter: int = 50
         sums = torch.zeros_like(centroids).index_add_(0, labels, x)
         filled = counts > 0
         centroids = torch.where(filled[:, None], sums / counts.clamp_min(1)[:, None], centroids)
-    cost = squared_distances(x, centroids)
+        cost = squared_distances(x, centroids)
     objective = float(cost.gather(1, labels[:, None]).sum())
     return centroids, offsets, labels, objective
 
@@ -97,3 +99,19 @@ def balanced_kmeans(x: np.ndarray, k: int, *, n_init: int = 5, seed: int = 0, ma
     if not torch.isfinite(centroids).all() or not torch.isfinite(offsets).all():
         raise FloatingPointError("balanced k-means produced non-finite centroids; check the features' scale")
     return centroids.float().numpy(), offsets.numpy(), labels.numpy().astype(np.int64)
+
+
+def fit_assignment(embedding: np.ndarray, k: int, assign: str, *, n_init: int, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Centroids and, for ``assign="balanced"``, offsets that turn an embedding into k clusters."""
+    if assign == "balanced":
+        centroids, offsets, _ = balanced_kmeans(embedding, k, n_init=n_init, seed=seed)
+        return centroids, offsets
+    return kmeans_centroids(embedding, k, n_init=n_init, seed=seed), None
+
+
+def assign_points(embedding: np.ndarray, centroids: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
+    """Labels of new points under the rule ``fit_assignment`` produced (offsets None: nearest centroid)."""
+    if offsets is None:
+        return nearest_centroid(embedding, centroids)
+    return balanced_assign(embedding, centroids, offsets)

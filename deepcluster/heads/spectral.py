@@ -14,6 +14,8 @@ Nyström formula embeds a new point from its neighbours among the training point
              reproduces U on the training graph, then the same row scaling and assignment rule.
 
 Transductive cost: the head keeps the training features (N x d) to find a new point's neighbours.
+``predict`` on the training points themselves also goes through the Nyström formula (each point then counts
+itself among its neighbours), so it can differ from the fit's partition on a few boundary points.
 """
 
 from __future__ import annotations
@@ -24,11 +26,8 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
-from .balanced import balanced_assign, balanced_kmeans
+from .balanced import ASSIGNMENTS, assign_points, fit_assignment
 from .base import ClusteringHead
-from .kmeans import kmeans_centroids, nearest_centroid
-
-ASSIGNMENTS = ("kmeans", "balanced")
 
 
 def exact_neighbours(train: np.ndarray, queries: np.ndarray, n_neighbors: int,
@@ -97,11 +96,8 @@ class SpectralClustering(ClusteringHead):
         self.train = np.ascontiguousarray(x, dtype=np.float32)
         self.eigvals, self.eigvecs = vals.astype(np.float64), vecs.astype(np.float32)
         self.info.update(spectral_eigenvalues=[round(float(v), 6) for v in vals])
-        embedding = unit_rows(self.eigvecs)
-        if p["assign"] == "balanced":
-            self.centroids, self.offsets, _ = balanced_kmeans(embedding, self.k, n_init=p["n_init"], seed=self.seed)
-        else:
-            self.centroids = kmeans_centroids(embedding, self.k, n_init=p["n_init"], seed=self.seed)
+        self.centroids, self.offsets = fit_assignment(unit_rows(self.eigvecs), self.k, p["assign"],
+                                                      n_init=p["n_init"], seed=self.seed)
 
     def embed(self, features: np.ndarray) -> np.ndarray:
         """Nyström embedding (M, K) of new points, rows scaled to unit length."""
@@ -114,10 +110,7 @@ class SpectralClustering(ClusteringHead):
         return unit_rows(u).astype(np.float32)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        embedding = self.embed(x)
-        if self.offsets is not None:
-            return balanced_assign(embedding, self.centroids, self.offsets)
-        return nearest_centroid(embedding, self.centroids)
+        return assign_points(self.embed(x), self.centroids, self.offsets)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         out = {"train": self.train, "eigvecs": self.eigvecs, "eigvals": self.eigvals, "degrees": self.degrees,

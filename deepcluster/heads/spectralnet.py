@@ -39,9 +39,8 @@ from tqdm.auto import tqdm
 
 from .ae_kmeans import AutoencoderHead
 from .autoencoder import apply_in_batches, mlp
-from .balanced import balanced_assign, balanced_kmeans
+from .balanced import ASSIGNMENTS, assign_points, fit_assignment
 from .base import check_finite
-from .kmeans import kmeans_centroids, nearest_centroid
 from .spectral import exact_neighbours, gaussian_sigma2
 
 
@@ -126,7 +125,6 @@ def train_siamese(x: torch.Tensor, net: nn.Module, *, n_neighbors: int, iters: i
 
 
 GRAPHS = ("batch", "global")  # where each batch's neighbours come from (module docstring)
-ASSIGNMENTS = ("kmeans", "balanced")  # how the embedding becomes labels (module docstring)
 
 
 class SpectralNet(AutoencoderHead):
@@ -220,16 +218,11 @@ class SpectralNet(AutoencoderHead):
         self.ortho, how = orthonormaliser(apply_in_batches(self.net, h))
         methods[how] = methods.get(how, 0) + 1
         self.info.update(spectralnet_ortho=methods)
-        embedding = self.embed(x_np)
-        if p["assign"] == "balanced":
-            self.centroids, self.offsets, _ = balanced_kmeans(embedding, self.k, n_init=p["n_init"], seed=self.seed)
-        else:
-            self.centroids = kmeans_centroids(embedding, self.k, n_init=p["n_init"], seed=self.seed)
+        self.centroids, self.offsets = fit_assignment(self.embed(x_np), self.k, p["assign"], n_init=p["n_init"],
+                                                      seed=self.seed)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        if self.offsets is not None:
-            return balanced_assign(self.embed(x), self.centroids, self.offsets)
-        return nearest_centroid(self.embed(x), self.centroids)
+        return assign_points(self.embed(x), self.centroids, self.offsets)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         out = {f"net.{k}": v for k, v in self.net.state_dict().items()}
