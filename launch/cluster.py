@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(int(threads))
         faiss.omp_set_num_threads(int(threads))
     overrides = parse_overrides(args.set)
+    try:  # refuse a misspelt or impossible --set before loading anything
+        build_head(args.method, args.k, args.first_seed, **overrides)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"error: --set for {args.method}: {err}") from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     normaliser = FeatureNormaliser(args.normalise)  # a bad spec fails here, before any loading

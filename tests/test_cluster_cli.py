@@ -97,6 +97,21 @@ def test_bad_input_is_a_clear_error(case, tmp_path):
     assert not (tmp_path / "out/results.json").exists()
 
 
+@pytest.mark.parametrize("method, pair, message", [
+    ("dec", "max_iters=5", "dec has no hyperparameter max_iters; valid: "),
+    ("ae_kmeans", "max_iter=5", "ae_kmeans has no hyperparameter max_iter"),
+    ("kmeans", "n_inits=5", "unexpected keyword argument 'n_inits'"),
+    ("dec", "ae_optimizer=\"lbfgs\"", "ae_optimizer='lbfgs' is unknown; use one of adam, sgd"),
+])
+def test_a_misspelt_or_impossible_set_stops_before_any_work(method, pair, message, tmp_path):
+    cli = load_cli_module()
+    with pytest.raises(SystemExit) as err:
+        cli.main(["--method", method, "--data", "fashion_mnist", "--features", str(blob_file(tmp_path / "f.npz")),
+                  "--k", "3", "--set", pair, "--out", str(tmp_path / "out"), "--no-progress"])
+    assert message in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_raw_pixels_of_an_image_folder(tmp_path):
     """Two kinds of 12x12 grayscale images (bright top half vs. bright left half), one unreadable file."""
     rng = np.random.default_rng(0)

@@ -134,6 +134,23 @@ def test_autoencoder_fan_in_init_is_bounded_and_a_bad_init_is_refused_before_any
         build_head("dec", K, ae_init="he")
 
 
+def test_autoencoder_sgd_pretraining_lowers_the_loss_and_is_its_own_cache_entry(tmp_path):
+    """DEC-keras's recipe (fan_in init, SGD lr 1 momentum 0.9) trains, and is never confused with Adam's weights."""
+    x, _ = blobs(40, seed=3)
+    x = (x - x.min()) / (x.max() - x.min())
+    settings = {"hidden": [32], "code_dim": 2, "epochs": 1, "lr": 1.0, "batch_size": 16, "init": "fan_in",
+                "optimizer": "sgd"}
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    _, short = pretrained_autoencoder(x, settings, seed=0, device=cpu, cache_dir=tmp_path)
+    torch.manual_seed(0)
+    _, long = pretrained_autoencoder(x, {**settings, "epochs": 30}, seed=0, device=cpu, cache_dir=tmp_path)
+    assert long["ae_mse"] < 0.5 * short["ae_mse"]
+    torch.manual_seed(0)
+    _, adam = pretrained_autoencoder(x, {**settings, "optimizer": "adam"}, seed=0, device=cpu, cache_dir=tmp_path)
+    assert not adam["ae_cached"] and len(list(tmp_path.glob("ae-*.safetensors"))) == 3
+
+
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
     """A batch is anchors plus their neighbours, and W has an entry (i, j) only where j is among i's global
     nearest neighbours or i among j's: the global graph cut to the batch, symmetric, nothing invented."""

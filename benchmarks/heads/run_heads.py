@@ -7,6 +7,11 @@ seed). Per-method results are merged into OUT/METHOD/results.json and summarised
 
   OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/heads/run_heads.py --out runs/heads --seeds 10
   python benchmarks/heads/run_heads.py --out runs/heads --summarise-only
+
+On a machine with more cores (or a GPU), ``--parallel P`` runs P seeds at once, each seed's methods in order
+(they share that seed's autoencoder). ``--set NAME=JSON`` is passed to every method (``--set
+dec:max_iter=20000`` to one), ``--features FILE``
+clusters an extracted features file instead of raw pixels.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +72,30 @@ def table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def run_seed(args: argparse.Namespace, seed: int) -> None:
+    """Every method of one seed, in order, one launch/cluster.py process each."""
+    out = Path(args.out)
+    for method in args.methods:
+        cmd = [sys.executable, str(REPO / "launch/cluster.py"), "--method", method, "--data", "fashion_mnist",
+               "--k", "10", "--first-seed", str(seed), "--seeds", "1",
+               "--out", str(out / method / f"seed-{seed}"), "--ae-cache", str(out / "ae_cache"), "--no-progress"]
+        cmd += ["--device", args.device]
+        if args.data_root:
+            cmd += ["--data-root", args.data_root]
+        if args.features:
+            cmd += ["--features", args.features]
+        for pair in args.set:
+            target, colon, rest = pair.partition("=")[0].partition(":")
+            if not colon:
+                cmd += ["--set", pair]
+            elif target == method:  # METHOD:NAME=JSON applies to that method only
+                cmd += ["--set", pair.split(":", 1)[1]]
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        print(f"seed {seed} {method}: {time.perf_counter() - start:.0f} s wall (process)", flush=True)
+        (out / "TABLE.md").write_text(table(out) + "\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
@@ -73,25 +103,20 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--data-root", default=None, help="Fashion-MNIST IDX folder (default: Debian's copy)")
+    p.add_argument("--features", default=None, help="cluster this .npz from launch/extract.py instead of pixels")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
+                   help="hyperparameter override for every method (launch/cluster.py --set); "
+                   "METHOD:NAME=JSON for one method only, e.g. dec:max_iter=20000")
     p.add_argument("--device", default="cpu", help="torch device for the heads (the CPU benchmark uses cpu)")
+    p.add_argument("--parallel", type=int, default=1, help="seeds run at the same time (default 1)")
     p.add_argument("--summarise-only", action="store_true")
     args = p.parse_args()
-    out = Path(args.out)
     if not args.summarise_only:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            for method in args.methods:
-                cmd = [sys.executable, str(REPO / "launch/cluster.py"), "--method", method, "--data", "fashion_mnist",
-                       "--k", "10", "--first-seed", str(seed), "--seeds", "1",
-                       "--out", str(out / method / f"seed-{seed}"), "--ae-cache", str(out / "ae_cache"), "--no-progress"]
-                if args.device != "cpu":
-                    cmd += ["--device", args.device]
-                if args.data_root:
-                    cmd += ["--data-root", args.data_root]
-                start = time.perf_counter()
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-                print(f"seed {seed} {method}: {time.perf_counter() - start:.0f} s wall (process)", flush=True)
-                (out / "TABLE.md").write_text(table(out) + "\n")
-    print(table(out))
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+            for done in [pool.submit(run_seed, args, seed) for seed in seeds]:
+                done.result()  # re-raises a failed run
+    print(table(Path(args.out)))
 
 
 if __name__ == "__main__":

@@ -7,29 +7,40 @@ cache folder when one is set, see ``autoencoder.pretrained_autoencoder``). ``AEK
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .autoencoder import INITS, Autoencoder, apply_in_batches, pretrained_autoencoder
+from .autoencoder import INITS, OPTIMIZERS, Autoencoder, apply_in_batches, pretrained_autoencoder
 from .base import ClusteringHead
 from .kmeans import kmeans_centroids, nearest_centroid
 
 # Chosen for Fashion-MNIST 70k on a small CPU: see benchmarks/heads/RESULTS.md for what they give.
 AE_DEFAULTS: dict[str, Any] = {"ae_hidden": [500, 500, 2000], "code_dim": 10, "ae_epochs": 20, "ae_lr": 1e-3,
-                               "ae_batch_size": 256, "ae_dropout": 0.0, "ae_init": "glorot"}
+                               "ae_batch_size": 256, "ae_dropout": 0.0, "ae_init": "glorot",
+                               "ae_optimizer": "adam"}
 
 
 class AutoencoderHead(ClusteringHead):
     """Base for heads that start from a pretrained autoencoder (DEC, VaDE, AE + k-means, SpectralNet)."""
 
     def __init__(self, k: int, seed: int = 0, **params: Any) -> None:
+        # A misspelt override (--set max_iters=...) must fail, not be stored and ignored: the valid names are
+        # the autoencoder's and the subclass's own keyword arguments.
+        known = set(AE_DEFAULTS) | set(inspect.signature(type(self).__init__).parameters)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"{self.method} has no hyperparameter {', '.join(unknown)}; "
+                             f"valid: {', '.join(sorted(known - {'self', 'k', 'seed', 'params', 'ae_params'}))}")
         merged = {**AE_DEFAULTS, **params}
         merged["ae_hidden"] = [int(h) for h in merged["ae_hidden"]]
         if merged["ae_init"] not in INITS:
             raise ValueError(f"ae_init={merged['ae_init']!r} is unknown; use one of {', '.join(INITS)}")
+        if merged["ae_optimizer"] not in OPTIMIZERS:
+            raise ValueError(f"ae_optimizer={merged['ae_optimizer']!r} is unknown; use one of {', '.join(OPTIMIZERS)}")
         super().__init__(k, seed, **merged)
         self.ae_cache: str | Path | None = None  # a folder for pretrained weights; not a hyperparameter
         self.ae: Autoencoder | None = None
@@ -42,6 +53,8 @@ class AutoencoderHead(ClusteringHead):
             settings["dropout"] = p["ae_dropout"]  # only when set, so caches of plain runs stay valid
         if p["ae_init"] != "glorot":
             settings["init"] = p["ae_init"]
+        if p["ae_optimizer"] != "adam":
+            settings["optimizer"] = p["ae_optimizer"]
         ae, info = pretrained_autoencoder(x, settings, seed=self.seed, device=self.device,
                                           cache_dir=self.ae_cache, progress=self.progress)
         self.info.update(info)
