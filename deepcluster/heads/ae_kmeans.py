@@ -18,7 +18,7 @@ from .autoencoder import INITS, OPTIMIZERS, Autoencoder, apply_in_batches, pretr
 from .base import ClusteringHead
 from .kmeans import kmeans_centroids, nearest_centroid
 
-# Chosen for Fashion-MNIST 70k on a small CPU: see benchmarks/heads/RESULTS.md for what they give.
+# Chosen for Fashion-MNIST 70k on a small CPU: BENCHMARKS.md §3 gives what they score and cost.
 AE_DEFAULTS: dict[str, Any] = {"ae_hidden": [500, 500, 2000], "code_dim": 10, "ae_epochs": 20, "ae_lr": 1e-3,
                                "ae_batch_size": 256, "ae_dropout": 0.0, "ae_init": "glorot",
                                "ae_optimizer": "adam"}
