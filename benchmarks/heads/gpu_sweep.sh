@@ -7,8 +7,9 @@
 #   bash benchmarks/heads/gpu_sweep.sh OUT FMNIST_IDX_DIR [FEATURES.npz]
 #
 # DEC-keras's recipe: fan_in init, SGD lr 1 momentum 0.9, 300 epochs, batch 256; DEC up to 20,000 iterations.
-# Budget: on an H200 with 10 processes at once an epoch took about 1 s per process (1.6 s for 15), so 300
-# epochs need 5-8 min before DEC and VaDE start; AE_EPOCHS=100 is what fitted a 15-minute device lease.
+# Budget: on an H200 with 10 processes at once an epoch took about 1 s per process (with 15 at once, 300
+# epochs had not finished in 500 s), so the default needs 5+ min before DEC and VaDE start; AE_EPOCHS=100
+# is what fitted a 15-minute device lease.
 set -u
 out=${1:?usage: gpu_sweep.sh OUT FMNIST_IDX_DIR [FEATURES.npz]}
 fmnist=${2:?usage: gpu_sweep.sh OUT FMNIST_IDX_DIR [FEATURES.npz]}
