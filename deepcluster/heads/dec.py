@@ -7,7 +7,7 @@ fine-tune f and mu together by minimising KL(P || Q) where
 P is recomputed over the *whole* dataset every ``update_interval`` iterations (DEC-keras: T = 140) and held
 fixed in between; recomputing it per batch, as some ports do, chases a moving target. Training stops when
 fewer than ``tol`` (0.1 %) of the hard labels change between two refreshes, or after ``max_iter`` steps
-(20,000 as DEC-keras; on Fashion-MNIST the tolerance was reached after 6,900-15,400, BENCHMARKS.md §3).
+(20,000 as DEC-keras; on Fashion-MNIST the tolerance took 6,900-19,500 iterations, BENCHMARKS.md §3).
 """
 
 from __future__ import annotations
