@@ -10,8 +10,8 @@ seed). Per-method results are merged into OUT/METHOD/results.json and summarised
 
 On a machine with more cores (or a GPU), ``--parallel P`` runs P seeds at once, each seed's methods in order
 (they share that seed's autoencoder). ``--set NAME=JSON`` is passed to every method (``--set
-dec:max_iter=20000`` to one), ``--features FILE``
-clusters an extracted features file instead of raw pixels.
+dec:max_iter=20000`` to one only), and ``--features FILE`` clusters an extracted features file instead of
+raw pixels.
 """
 
 from __future__ import annotations

@@ -126,8 +126,7 @@ def pretrained_autoencoder(x: np.ndarray, settings: dict[str, Any], *, seed: int
     """A pretrained autoencoder for ``x`` and info (seconds, mse, whether it came from the cache).
 
     ``settings`` holds hidden, code_dim, epochs, lr, batch_size, and optionally dropout, init and optimizer.
-    Weights are
-    initialised from the global torch RNG, which the caller has seeded with ``seed``.
+    Weights are initialised from the global torch RNG, which the caller has seeded with ``seed``.
     """
     ae = Autoencoder(x.shape[1], tuple(settings["hidden"]), settings["code_dim"],
                      init=settings.get("init", "glorot"))
