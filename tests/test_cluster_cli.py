@@ -102,6 +102,7 @@ def test_bad_input_is_a_clear_error(case, tmp_path):
     ("ae_kmeans", "max_iter=5", "ae_kmeans has no hyperparameter max_iter"),
     ("kmeans", "n_inits=5", "unexpected keyword argument 'n_inits'"),
     ("dec", "ae_optimizer=\"lbfgs\"", "ae_optimizer='lbfgs' is unknown; use one of adam, sgd"),
+    ("vade", "ae_precision=\"fp16\"", "ae_precision='fp16' is unknown; use one of fp32, bf16"),
 ])
 def test_a_misspelt_or_impossible_set_stops_before_any_work(method, pair, message, tmp_path):
     cli = load_cli_module()

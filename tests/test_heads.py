@@ -151,6 +151,28 @@ def test_autoencoder_sgd_pretraining_lowers_the_loss_and_is_its_own_cache_entry(
     assert not adam["ae_cached"] and len(list(tmp_path.glob("ae-*.safetensors"))) == 3
 
 
+def test_bf16_autoencoder_pretraining_lowers_the_loss_keeps_fp32_weights_and_is_its_own_cache_entry(tmp_path):
+    """bfloat16 autocast (the 100-epoch recipe's speed-up on CPU) still trains; the stored weights stay fp32."""
+    x, _ = blobs(40, seed=3)
+    x = (x - x.min()) / (x.max() - x.min())
+    settings = {"hidden": [32], "code_dim": 2, "epochs": 1, "lr": 1.0, "batch_size": 16, "init": "fan_in",
+                "optimizer": "sgd", "precision": "bf16"}
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    _, short = pretrained_autoencoder(x, settings, seed=0, device=cpu, cache_dir=tmp_path)
+    torch.manual_seed(0)
+    ae, long = pretrained_autoencoder(x, {**settings, "epochs": 30}, seed=0, device=cpu, cache_dir=tmp_path)
+    assert long["ae_mse"] < 0.5 * short["ae_mse"]
+    assert all(p.dtype == torch.float32 for p in ae.parameters())
+    torch.manual_seed(0)
+    fp32_settings = {k: v for k, v in settings.items() if k != "precision"}  # as the heads write fp32
+    _, fp32 = pretrained_autoencoder(x, fp32_settings, seed=0, device=cpu, cache_dir=tmp_path)
+    assert not fp32["ae_cached"] and len(list(tmp_path.glob("ae-*.safetensors"))) == 3
+    assert fp32["ae_mse"] != short["ae_mse"]  # the same seed and batches, computed in another precision
+    with pytest.raises(ValueError, match="ae_precision='fp16' is unknown; use one of fp32, bf16"):
+        build_head("vade", K, ae_precision="fp16")
+
+
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
     """A batch is anchors plus their neighbours, and W has an entry (i, j) only where j is among i's global
     nearest neighbours or i among j's: the global graph cut to the batch, symmetric, nothing invented."""

@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .autoencoder import INITS, OPTIMIZERS, Autoencoder, apply_in_batches, pretrained_autoencoder
+from .autoencoder import INITS, OPTIMIZERS, PRECISIONS, Autoencoder, apply_in_batches, pretrained_autoencoder
 from .base import ClusteringHead
 from .kmeans import kmeans_centroids, nearest_centroid
 
 # Chosen for Fashion-MNIST 70k on a small CPU: BENCHMARKS.md §3 gives what they score and cost.
 AE_DEFAULTS: dict[str, Any] = {"ae_hidden": [500, 500, 2000], "code_dim": 10, "ae_epochs": 20, "ae_lr": 1e-3,
                                "ae_batch_size": 256, "ae_dropout": 0.0, "ae_init": "glorot",
-                               "ae_optimizer": "adam"}
+                               "ae_optimizer": "adam", "ae_precision": "fp32"}
 
 
 class AutoencoderHead(ClusteringHead):
@@ -41,6 +41,8 @@ class AutoencoderHead(ClusteringHead):
             raise ValueError(f"ae_init={merged['ae_init']!r} is unknown; use one of {', '.join(INITS)}")
         if merged["ae_optimizer"] not in OPTIMIZERS:
             raise ValueError(f"ae_optimizer={merged['ae_optimizer']!r} is unknown; use one of {', '.join(OPTIMIZERS)}")
+        if merged["ae_precision"] not in PRECISIONS:
+            raise ValueError(f"ae_precision={merged['ae_precision']!r} is unknown; use one of {', '.join(PRECISIONS)}")
         super().__init__(k, seed, **merged)
         self.ae_cache: str | Path | None = None  # a folder for pretrained weights; not a hyperparameter
         self.ae: Autoencoder | None = None
@@ -55,6 +57,8 @@ class AutoencoderHead(ClusteringHead):
             settings["init"] = p["ae_init"]
         if p["ae_optimizer"] != "adam":
             settings["optimizer"] = p["ae_optimizer"]
+        if p["ae_precision"] != "fp32":
+            settings["precision"] = p["ae_precision"]
         ae, info = pretrained_autoencoder(x, settings, seed=self.seed, device=self.device,
                                           cache_dir=self.ae_cache, progress=self.progress)
         self.info.update(info)
