@@ -1,4 +1,4 @@
-"""Print the Markdown rows of RESULTS.md from runs/eval_bench/probe_*/linear_eval.json."""
+"""Print the Markdown rows of BENCHMARKS.md §4 from runs/eval_bench/probe_*/linear_eval.json."""
 
 from __future__ import annotations
 
