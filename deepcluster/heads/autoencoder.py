@@ -6,7 +6,8 @@ faster than the original layer-wise denoising recipe), with Glorot-uniform weigh
 (``init="glorot"``), or DEC-keras's later VarianceScaling(1/3, fan_in, uniform), U(+-sqrt(1/fan_in))
 (``init="fan_in"``), which its author reports trains a better autoencoder. DEC-keras pairs that init with
 SGD at lr 1, momentum 0.9, for 300 epochs on (Fashion-)MNIST (``optimizer="sgd"``); Adam is the default
-because it gets a usable autoencoder in the 20 epochs a CPU can afford.
+because it gets a usable autoencoder in the 20 epochs a CPU can afford. ``precision="bf16"`` (bfloat16
+autocast) makes the long recipe cheaper where the hardware has bfloat16 units.
 
 Pretraining dominates the cost, so ``pretrained_autoencoder`` can cache the weights in a folder. The cache
 key hashes the data itself and every setting that changes the weights (sizes, epochs, lr, batch, seed), so a
