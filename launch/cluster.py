@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from deepcluster.heads import HEADS, build_head  # noqa: E402
+from deepcluster.heads.autoencoder import AutoencoderCollapsed  # noqa: E402
 from deepcluster.heads.inputs import load_inputs  # noqa: E402
 from deepcluster.heads.normalise import FeatureNormaliser  # noqa: E402
 from deepcluster.metrics import score_clustering  # noqa: E402
@@ -99,7 +100,8 @@ def print_table(method: str, runs: list[dict], summary: dict) -> None:
     print(f"{'seed':>6} {'acc':>7} {'nmi':>7} {'ari':>7} {'seconds':>9}")
     for r in runs:
         cells = " ".join(f"{r[m]:7.4f}" if r.get(m) is not None else f"{'-':>7}" for m in METRICS)
-        print(f"{r['seed']:>6} {cells} {r['seconds']:9.1f}")
+        note = "  failed (results.json says why)" if "failed" in r else ""
+        print(f"{r['seed']:>6} {cells} {r['seconds']:9.1f}{note}")
     for stat in ("median", "mean", "std"):
         cells = " ".join(f"{summary[m][stat]:7.4f}" if m in summary else f"{'-':>7}" for m in METRICS)
         print(f"{stat:>6} {cells}")
@@ -138,7 +140,15 @@ def main(argv: list[str] | None = None) -> None:
         head.ae_cache = ae_cache
         head.progress = not args.no_progress
         start, cpu_start = time.perf_counter(), time.process_time()
-        assignments = head.fit(x).predict(x)
+        try:
+            assignments = head.fit(x).predict(x)
+        except (AutoencoderCollapsed, FloatingPointError) as err:
+            # A failed seed is recorded (label-free test, so no choice by score) and the next one runs.
+            print(f"warning: seed {seed} failed: {err}", file=sys.stderr)
+            results["runs"].append({"seed": seed, "failed": str(err), "seconds": time.perf_counter() - start})
+            results["failed_seeds"] = [r["seed"] for r in results["runs"] if "failed" in r]
+            write_json(out / "results.json", results)
+            continue
         # cpu_seconds: CPU time of this process (= wall time of an uncontended single-thread run).
         run = {"seed": seed, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start}
         if labels is not None:
@@ -158,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
             normaliser.save(out / f"seed-{seed}" / "normaliser.npz")
     print_table(args.method, results["runs"], summarise(results["runs"]))
     print(f"wrote {out / 'results.json'}")
+    if results.get("failed_seeds") and len(results["failed_seeds"]) == len(results["runs"]):
+        raise SystemExit(f"error: every seed failed ({results['runs'][-1]['failed']})")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,37 @@ def test_a_misspelt_or_impossible_set_stops_before_any_work(method, pair, messag
     assert not (tmp_path / "out").exists()
 
 
+def test_a_collapsed_autoencoder_fails_its_seed_visibly_and_is_not_cached(tmp_path):
+    """An autoencoder that learned nothing (lr 0 here; dead ReLUs after a too-large step in practice) would give
+    every head a meaningless clustering: the seed is recorded as failed, not scored, and the run says so."""
+    out = tmp_path / "dec"
+    proc = run_cli("--method", "dec", "--data", "fashion_mnist", "--features", str(blob_file(tmp_path / "f.npz")),
+                   "--k", "3", "--seeds", "2", "--set", "ae_hidden=[16]", "--set", "ae_epochs=1",
+                   "--set", "ae_lr=0", "--out", str(out))
+    assert proc.returncode == 1 and "error: every seed failed" in proc.stderr
+    assert "warning: seed 1 failed: the autoencoder did not learn" in proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["seed"], "acc" in r) for r in results["runs"]] == [(0, False), (1, False)]
+    assert results["failed_seeds"] == [0, 1] and "acc" not in results
+    assert "predicting the mean; lower ae_lr" in results["runs"][0]["failed"]
+    assert not list((out / "ae_cache").glob("ae-*.safetensors"))
+
+
+def test_benchmark_counts_a_failed_seed_and_skips_its_other_methods(tmp_path):
+    """benchmarks/heads/run_heads.py: the failure of a seed's autoencoder fails all its methods, and the
+    table counts failed seeds apart from scored ones."""
+    out = tmp_path / "bench"
+    cmd = [sys.executable, str(REPO / "benchmarks/heads/run_heads.py"), "--out", str(out), "--seeds", "1",
+           "--methods", "ae_kmeans", "dec", "--features", str(blob_file(tmp_path / "f.npz")),
+           "--set", "ae_hidden=[16]", "--set", "ae_epochs=1", "--set", "ae_lr=0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    dec = json.loads((out / "dec/seed-0/results.json").read_text())["runs"][0]
+    assert dec["failed"].startswith("skipped: ae_kmeans failed on this seed: the autoencoder did not learn")
+    table = (out / "TABLE.md").read_text()
+    assert "| ae_kmeans | 0 (+1 failed) |" in table and "| dec | 0 (+1 failed) |" in table
+
+
 def test_raw_pixels_of_an_image_folder(tmp_path):
     """Two kinds of 12x12 grayscale images (bright top half vs. bright left half), one unreadable file."""
     rng = np.random.default_rng(0)

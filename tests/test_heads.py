@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deepcluster.heads import HEADS, build_head, check_features, load_head
-from deepcluster.heads.autoencoder import pretrained_autoencoder
+from deepcluster.heads.autoencoder import AutoencoderCollapsed, pretrained_autoencoder
 from deepcluster.heads.inputs import load_features_file
 from deepcluster.heads.spectralnet import global_knn_graph, graph_batch, knn_gaussian_affinity, orthonormaliser
 from deepcluster.heads.vade import VaDEModel
@@ -171,6 +171,17 @@ def test_bf16_autoencoder_pretraining_lowers_the_loss_keeps_fp32_weights_and_is_
     assert fp32["ae_mse"] != short["ae_mse"]  # the same seed and batches, computed in another precision
     with pytest.raises(ValueError, match="ae_precision='fp16' is unknown; use one of fp32, bf16"):
         build_head("vade", K, ae_precision="fp16")
+
+
+def test_an_autoencoder_no_better_than_the_mean_is_refused_and_not_cached(tmp_path):
+    x, _ = blobs(40, seed=3)
+    settings = {"hidden": [32], "code_dim": 2, "epochs": 1, "lr": 0.0, "batch_size": 16}
+    with pytest.raises(AutoencoderCollapsed, match="did not learn: reconstruction MSE .* for predicting the mean"):
+        pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    assert not list(tmp_path.glob("ae-*"))
+    _, trained = pretrained_autoencoder(x, {**settings, "lr": 1e-2, "epochs": 20}, seed=0,
+                                        device=torch.device("cpu"), cache_dir=tmp_path)
+    assert trained["ae_mse"] < 0.9 * x.var(axis=0).mean()  # the same check passes a trained one
 
 
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():

@@ -12,6 +12,9 @@ On a machine with more cores (or a GPU), ``--parallel P`` runs P seeds at once, 
 (they share that seed's autoencoder). ``--set NAME=JSON`` is passed to every method (``--set
 dec:max_iter=20000`` to one only), and ``--features FILE`` clusters an extracted features file instead of
 raw pixels.
+
+A seed whose training fails (a collapsed autoencoder or a NaN, both found without labels) is recorded as
+failed for every method of that seed, counted in the table's seeds column, and left out of the statistics.
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ def merge(out: Path, method: str) -> dict | None:
     if not runs:
         return None
     ordered = [runs[s] for s in sorted(runs)]
-    summary = {"method": method, "runs": ordered}
+    scored = [r for r in ordered if "failed" not in r]  # failed seeds are counted, not scored
+    summary = {"method": method, "runs": scored, "failed_seeds": [r["seed"] for r in ordered if "failed" in r]}
+    if not scored:
+        return summary
     for metric in ("acc", "nmi", "ari", "seconds"):
-        values = [r[metric] for r in ordered]
+        values = [r[metric] for r in scored]
         summary[metric] = {"median": statistics.median(values), "mean": statistics.fmean(values),
                            "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
     return summary
@@ -60,6 +66,10 @@ def table(out: Path) -> str:
         s = merge(out, method)
         if s is None:
             continue
+        failed = f" (+{len(s['failed_seeds'])} failed)" if s["failed_seeds"] else ""
+        if not s["runs"]:
+            lines.append(f"| {method} | 0{failed} |" + " - |" * 9)
+            continue
         cells = [f"{s[m]['mean']:.3f}±{s[m]['std']:.3f} | {s[m]['median']:.3f}" for m in ("acc", "nmi", "ari")]
         runs = s["runs"]
         head_cpu = [r["cpu_seconds"] - r.get("ae_cpu_seconds", 0.0) for r in runs if "cpu_seconds" in r]
@@ -67,7 +77,7 @@ def table(out: Path) -> str:
         ae_wall = [r["ae_seconds"] for r in runs if r.get("ae_seconds")]
         ae_cell = _mean(ae_cpu) if ae_cpu else (f"({_mean(ae_wall)} wall)" if ae_wall else "-")
         wall = [r["seconds"] for r in runs]
-        lines.append(f"| {method} | {len(runs)} | " + " | ".join(cells)
+        lines.append(f"| {method} | {len(runs)}{failed} | " + " | ".join(cells)
                      + f" | {_mean(head_cpu)} | {ae_cell} | {_mean(wall)} |")
     return "\n".join(lines)
 
@@ -75,7 +85,14 @@ def table(out: Path) -> str:
 def run_seed(args: argparse.Namespace, seed: int) -> None:
     """Every method of one seed, in order, one launch/cluster.py process each."""
     out = Path(args.out)
+    failure = None
     for method in args.methods:
+        if failure is not None:  # the methods of a seed share its autoencoder: one failure fails them all
+            payload = {"method": method, "runs": [{"seed": seed, "failed": f"skipped: {failure}", "seconds": 0.0}]}
+            (out / method / f"seed-{seed}").mkdir(parents=True, exist_ok=True)
+            (out / method / f"seed-{seed}" / "results.json").write_text(json.dumps(payload, indent=2))
+            (out / "TABLE.md").write_text(table(out) + "\n")
+            continue
         cmd = [sys.executable, str(REPO / "launch/cluster.py"), "--method", method, "--data", "fashion_mnist",
                "--k", "10", "--first-seed", str(seed), "--seeds", "1",
                "--out", str(out / method / f"seed-{seed}"), "--ae-cache", str(out / "ae_cache"), "--no-progress"]
@@ -91,8 +108,14 @@ def run_seed(args: argparse.Namespace, seed: int) -> None:
             elif target == method:  # METHOD:NAME=JSON applies to that method only
                 cmd += ["--set", pair.split(":", 1)[1]]
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL)
         print(f"seed {seed} {method}: {time.perf_counter() - start:.0f} s wall (process)", flush=True)
+        results = out / method / f"seed-{seed}" / "results.json"
+        run = json.loads(results.read_text())["runs"][0] if results.is_file() else {}
+        if "failed" in run:  # a recorded training failure (launch/cluster.py exits 1 when every seed failed)
+            failure = f"{method} failed on this seed: {run['failed']}"
+        elif proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
         (out / "TABLE.md").write_text(table(out) + "\n")
 
 

@@ -120,6 +120,24 @@ def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, 
     return loss_value
 
 
+class AutoencoderCollapsed(RuntimeError):
+    """Pretraining ended no better than a constant output: every code is (nearly) the same point."""
+
+
+def check_learned(mse: float, x: np.ndarray, hint: str) -> None:
+    """Refuse an autoencoder whose reconstruction MSE is at least 90 % of what the data's mean gets.
+
+    A collapsed autoencoder (all ReLUs dead, e.g. after a too-large SGD step) has no clustering in its codes,
+    and every head built on it would report a meaningless result as if it were one. Trained autoencoders
+    land far below: 12-15 % of that baseline on Fashion-MNIST pixels, about 20 % on whitened features. The
+    test uses no labels.
+    """
+    constant = float(np.var(x, axis=0, dtype=np.float64).mean())
+    if mse >= 0.9 * constant:
+        raise AutoencoderCollapsed(f"the autoencoder did not learn: reconstruction MSE {mse:.5g} against "
+                                   f"{constant:.5g} for predicting the mean; {hint}")
+
+
 def cache_key(x: np.ndarray, settings: dict[str, Any]) -> str:
     """Hash of the data (shape and bytes) and of every setting that changes the pretrained weights."""
     h = hashlib.sha256()
@@ -154,6 +172,7 @@ def pretrained_autoencoder(x: np.ndarray, settings: dict[str, Any], *, seed: int
                    generator=generator, dropout=settings.get("dropout", 0.0),
                    optimizer=settings.get("optimizer", "adam"), precision=settings.get("precision", "fp32"),
                    progress=progress)
+    check_learned(mse, x, "lower ae_lr, or use ae_precision=fp32 if it was bf16, or try another seed")
     info = {"ae_cached": False, "ae_seconds": time.perf_counter() - start,
             "ae_cpu_seconds": time.process_time() - cpu_start, "ae_mse": mse}
     if path is not None:
