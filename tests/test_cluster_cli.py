@@ -125,7 +125,7 @@ def test_a_collapsed_autoencoder_fails_its_seed_visibly_and_is_not_cached(tmp_pa
     results = json.loads((out / "results.json").read_text())
     assert [(r["seed"], "acc" in r) for r in results["runs"]] == [(0, False), (1, False)]
     assert results["failed_seeds"] == [0, 1] and "acc" not in results
-    assert "predicting the mean; lower ae_lr" in results["runs"][0]["failed"]
+    assert "predicting the mean; train longer (ae_epochs), lower ae_lr" in results["runs"][0]["failed"]
     assert not list((out / "ae_cache").glob("ae-*.safetensors"))
 
 

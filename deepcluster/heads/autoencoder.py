@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
@@ -162,6 +163,8 @@ def pretrained_autoencoder(x: np.ndarray, settings: dict[str, Any], *, seed: int
     if cache_dir is not None:
         path = Path(cache_dir) / f"ae-{cache_key(x, key_settings)}.safetensors"
         if path.is_file():
+            with safe_open(path, framework="pt") as f:  # a file cached before the check existed is checked too
+                check_learned(float((f.metadata() or {}).get("mse", 0.0)), x, f"delete {path} and retrain")
             ae.load_state_dict(load_file(path))
             return ae.to(device), {"ae_cached": True, "ae_seconds": 0.0, "ae_file": str(path)}
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -172,7 +175,8 @@ def pretrained_autoencoder(x: np.ndarray, settings: dict[str, Any], *, seed: int
                    generator=generator, dropout=settings.get("dropout", 0.0),
                    optimizer=settings.get("optimizer", "adam"), precision=settings.get("precision", "fp32"),
                    progress=progress)
-    check_learned(mse, x, "lower ae_lr, or use ae_precision=fp32 if it was bf16, or try another seed")
+    check_learned(mse, x, "train longer (ae_epochs), lower ae_lr, use ae_precision=fp32 if it was bf16, "
+                          "or try another seed")
     info = {"ae_cached": False, "ae_seconds": time.perf_counter() - start,
             "ae_cpu_seconds": time.process_time() - cpu_start, "ae_mse": mse}
     if path is not None:
