@@ -15,7 +15,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
-FAST_AE = ["--set", "ae_epochs=3", "--set", "ae_hidden=[256,64]"]
+FAST_AE = ["--set", "ae_epochs=3", "--set", "ae_hidden=[256,64]", "--set", "ae_lr=1e-2", "--set", "ae_batch_size=64"]
 
 
 def load_cli_module():
