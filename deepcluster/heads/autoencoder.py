@@ -88,8 +88,8 @@ def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, 
 
     ``dropout`` > 0 makes it a denoising autoencoder (inputs randomly zeroed, clean target), the corruption
     the original DEC used for its stacked pretraining (rate 0.2). ``precision="bf16"`` runs the layers under
-    bfloat16 autocast (weights, optimizer state and the loss stay fp32): about 1.7x faster on a CPU with
-    AVX512-BF16, and the 100-epoch recipe's cost on a 2-core box (BENCHMARKS.md §3).
+    bfloat16 autocast (weights, optimizer state and the loss stay fp32): about 2x faster per step on a CPU
+    with AVX512-BF16 (BENCHMARKS.md §3, ``benchmarks/heads/ae_step_time.py``), but less stable at lr 1.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown autoencoder optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
@@ -133,7 +133,14 @@ def check_learned(mse: float, x: np.ndarray, hint: str) -> None:
     land far below: 12-15 % of that baseline on Fashion-MNIST pixels, about 20 % on whitened features. The
     test uses no labels.
     """
-    constant = float(np.var(x, axis=0, dtype=np.float64).mean())
+    # Per-column variance in float64, a chunk at a time: no full-size temporary of a large feature matrix.
+    total, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    for i in range(0, len(x), 65536):
+        chunk = x[i : i + 65536].astype(np.float64)
+        total += chunk.sum(axis=0)
+        squares += np.square(chunk).sum(axis=0)
+    mean = total / len(x)
+    constant = float(np.mean(squares / len(x) - mean**2))
     if mse >= 0.9 * constant:
         raise AutoencoderCollapsed(f"the autoencoder did not learn: reconstruction MSE {mse:.5g} against "
                                    f"{constant:.5g} for predicting the mean; {hint}")
