@@ -73,7 +73,8 @@ def main() -> None:
                                        torch.arange(lo, hi), args.points, torch.device("cpu"))
         loss, labels = None, torch.empty(args.points, dtype=torch.int64)
         if dist.is_main():
-            result = cluster_features(features, np.ones(args.points, bool), args.k, args.pca_dim, args.niter, 0, 0, "cpu")
+            valid = np.ones(args.points, bool)
+            result = cluster_features(features, valid, args.k, args.pca_dim, args.niter, 0, 0, "cpu")
             loss, labels = result.loss, torch.from_numpy(result.assignments)
         labels = dist.broadcast_tensor(labels)
     else:

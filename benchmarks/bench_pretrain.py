@@ -102,7 +102,8 @@ def main() -> None:
         f"(reference: their mean {peak / 1e9:.1f}); network: {train_flops / 1e6:.1f} MFLOP/image to train, "
         f"{infer_flops / 1e6:.1f} to extract; total wall time {wall:.0f} s for {len(rows)} epochs",
         "",
-        "| epoch | extract s | cluster s | train s | epoch s | train img/s | train GFLOP/s | % of matmul | kmeans loss | NMI(t-1,t) | NMI labels | ACC (k clusters) | empty |",
+        "| epoch | extract s | cluster s | train s | epoch s | train img/s | train GFLOP/s | % of matmul "
+        "| kmeans loss | NMI(t-1,t) | NMI labels | ACC (k clusters) | empty |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -125,7 +126,8 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for name, s in evaluation.items():
-        lines.append(f"| {name} (after {s['epochs_trained']} epochs) | {s['acc']:.3f} | {s['nmi']:.3f} | {s['ari']:.3f} |")
+        scores = f"{s['acc']:.3f} | {s['nmi']:.3f} | {s['ari']:.3f}"
+        lines.append(f"| {name} (after {s['epochs_trained']} epochs) | {scores} |")
     summary = "\n".join(lines)
     (out / "summary.md").write_text(summary + "\n")
     (out / "results.json").write_text(json.dumps({

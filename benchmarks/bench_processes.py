@@ -36,7 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {name: run(out, name, nproc, args.overrides) for name, nproc in (("1proc_2threads", 1), ("2proc_1thread", 2))}
+    layouts = (("1proc_2threads", 1), ("2proc_1thread", 2))
+    results = {name: run(out, name, nproc, args.overrides) for name, nproc in layouts}
     keys = ("time_extract_s", "time_cluster_s", "time_train_s", "train_images_per_s")
     lines = ["| setup | extract s | cluster s | train s | train img/s |", "|---|---|---|---|---|"]
     medians = {}

@@ -123,7 +123,8 @@ def _checkpoint_file(path: Path) -> Path:
                                     "(run); pass a checkpoint file, a run directory or an export directory")
         return found[0]
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; pass a checkpoint file, a run directory or an export directory")
+        raise FileNotFoundError(f"{path} does not exist; pass a checkpoint file, a run directory "
+                                "or an export directory")
     return path
 
 

@@ -21,9 +21,9 @@ def cluster_grid(
     rows = []
     for cluster in clusters:
         picked = nearest_members(assignments, distances, cluster, per_cluster)
-        images = torch.cat([b for b, _ in source.batches(picked, len(picked), train=False, seed=0, workers=0)]) if len(picked) else None
         row = torch.zeros(per_cluster, source.channels, source.image_size, source.image_size, dtype=torch.uint8)
-        if images is not None:
+        if len(picked):
+            images = torch.cat([b for b, _ in source.batches(picked, len(picked), train=False, seed=0, workers=0)])
             row[: len(images)] = images
         rows.append(row)
     if not rows:

@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="first N samples of each split (smoke tests)")
     p.add_argument("--layers", nargs="+", default=None, help="layers to probe (default all): compact conv1-3, "
                    "alexnet conv1-5, resnet layer1-4, and penultimate")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="probe epochs (protocol: 90; 10 gets close on small sets)")
+    p.add_argument("--epochs", type=int, default=d.epochs,
+                   help="probe epochs (protocol: 90; 10 gets close on small sets)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch, split over processes")
     p.add_argument("--lr", type=float, default=d.lr, help="initial lr (protocol: 0.01), decayed as lr/sqrt(1+lr*wd*t)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="protocol: 1e-4")

@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", default=None, help="dataset folder (needed for mnist, cifar10, imagefolder)")
     p.add_argument("--split", default="all", choices=["all", "train", "test"], help="torchvision-style sets only")
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
-    p.add_argument("--target-dims", type=int, default=DEFAULT_TARGET_DIMS, help="pool conv layers to about this many dims")
+    p.add_argument("--target-dims", type=int, default=DEFAULT_TARGET_DIMS,
+                   help="pool conv layers to about this many dims")
     p.add_argument("--batch-size", type=int, default=256, help="per process")
     p.add_argument("--workers", type=int, default=2, help="loader processes for image folders")
     return p.parse_args(argv)
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         name = args.data or pre.config.data.name
         root = args.data_root if args.data else (args.data_root or pre.config.data.root)
         source = build_checked_source(pre, data_config(pre, name, root, args.split, args.limit))
-        features, valid = extract_layer(pre, source, args.layer, device, args.batch_size, args.workers, args.target_dims)
+        features, valid = extract_layer(pre, source, args.layer, device, args.batch_size, args.workers,
+                                        args.target_dims)
         if dist.is_main():
             path = save_features_file(args.out, features, valid, source)
             print(f"wrote {path}: {int(valid.sum())} samples x {features.shape[1]} dims of layer {args.layer} "

@@ -1,8 +1,8 @@
 """Inspect the clusters of a run, checkpoint or export: image grids, plots and a CSV for annotators.
 
-    python launch/inspect_clusters.py --checkpoint runs/fmnist --out runs/fmnist/inspect            # newest checkpoint
+    python launch/inspect_clusters.py --checkpoint runs/fmnist --out runs/fmnist/inspect      # newest checkpoint
     python launch/inspect_clusters.py --checkpoint runs/fmnist/checkpoints/epoch_0004.pt --out insp --per-cluster 32
-    python launch/inspect_clusters.py --checkpoint exports/fmnist --k 50 --out insp                 # fresh k-means, k=50
+    python launch/inspect_clusters.py --checkpoint exports/fmnist --k 50 --out insp           # fresh k-means, k=50
     tensorboard --logdir runs/fmnist/inspect/tb
 
 Clusters are the checkpoint's own assignments (what its last epoch trained on) unless --k asks for a

@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     train = [str(ROOT / "launch/train.py"), "--config", args.config, *args.overrides, f"run_dir={cfg.run_dir}"]
-    launcher = [py] if args.nproc == 1 else [py, "-m", "torch.distributed.run", "--standalone",
-                                              f"--nproc_per_node={args.nproc}"]
+    launcher = [py]
+    if args.nproc > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}"]
     features = out / f"features_{args.layer}.npz"
     head_dir = out / args.head
     times: dict[str, float | None] = {}
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.seeds} seeds")
     for m in ("acc", "nmi", "ari"):
         if m in results:
-            print(f"  {m.upper():3s} mean {results[m]['mean']:.3f} ± {results[m]['std']:.3f}  median {results[m]['median']:.3f}")
+            r = results[m]
+            print(f"  {m.upper():3s} mean {r['mean']:.3f} ± {r['std']:.3f}  median {r['median']:.3f}")
     print(f"  stage wall times (s): {times}\nwrote {summary_file}")
     return 0
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepcluster.cluster import cluster_features, l2_normalize, pca_whiten, preprocess_features, reseed_empty_clusters, run_kmeans
-from deepcluster.cluster import faiss_gpu_available, kmeans_backend, pca
+from deepcluster.cluster import (
+    cluster_features, faiss_gpu_available, kmeans_backend, l2_normalize, pca, pca_whiten, preprocess_features,
+    reseed_empty_clusters, run_kmeans,
+)
 from deepcluster.cluster.kmeans import flat_l2_index
 
 

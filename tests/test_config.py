@@ -5,7 +5,8 @@ from deepcluster.config import ConfigError, check_against_data, load_config
 
 
 def test_defaults_recipe_and_dotted_overrides(tmp_path):
-    cfg = load_config(REPO / "configs" / "fashion_mnist.yaml", [f"run_dir={tmp_path}", "train.lr=0.1", "cluster.k=50", "data.limit=500"])
+    overrides = [f"run_dir={tmp_path}", "train.lr=0.1", "cluster.k=50", "data.limit=500"]
+    cfg = load_config(REPO / "configs" / "fashion_mnist.yaml", overrides)
     assert (cfg.train.lr, cfg.cluster.k, cfg.data.limit, cfg.model.arch) == (0.1, 50, 500, "compact")
 
 
@@ -14,7 +15,8 @@ def test_defaults_recipe_and_dotted_overrides(tmp_path):
     [
         ("train.lrr=0.1", "unknown config key 'train.lrr'; valid keys under 'train': amp, batch_size"),
         ("bogus=1", "unknown config key 'bogus'"),
-        ("model.arch=vgg16", "model.arch='vgg16' is not supported; choose one of: compact, alexnet, resnet18, resnet50"),
+        ("model.arch=vgg16",
+         "model.arch='vgg16' is not supported; choose one of: compact, alexnet, resnet18, resnet50"),
         ("data.name=svhn", "data.name='svhn' is not supported"),
         ("train.lr=fast", "train.lr='fast' must be of type float"),
         ("train.lr=0", "train.lr=0.0 must be > 0"),

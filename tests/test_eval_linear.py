@@ -65,8 +65,8 @@ def test_probe_one_and_two_processes_agree_and_classifiers_are_saved(tiny_checkp
         assert res["top1"] == pytest.approx(r2["linear"][layer]["top1"], abs=2 / 600)
     assert r1["linear"]["conv2"]["top1"] > 0.4  # 10 classes: well above chance even for random conv features
     assert r1["knn"]["top1"] == r2["knn"]["top1"] and r1["knn"]["k"] == 20 and 0.3 < r1["knn"]["top1"] <= 1.0
-    w1, w2 = load_file(str(tmp_path / "one" / "linear_probes.safetensors")), load_file(str(tmp_path / "two" / "linear_probes.safetensors"))
-    assert set(w1) == {f"{l}.{p}" for l in r1["linear"] for p in ("weight", "bias")}
+    w1, w2 = (load_file(str(tmp_path / run / "linear_probes.safetensors")) for run in ("one", "two"))
+    assert set(w1) == {f"{layer}.{p}" for layer in r1["linear"] for p in ("weight", "bias")}
     for key in w1:
         torch.testing.assert_close(w1[key], w2[key], rtol=1e-4, atol=1e-6)
 
@@ -92,16 +92,18 @@ def test_probe_with_augmentation_on_export_dir_keeps_backbone_frozen(tiny_checkp
     from deepcluster.export import export_backbone
 
     export_backbone(tiny_checkpoint, tmp_path / "exp", program=False)
-    code = launch_main("eval_linear")(["--checkpoint", str(tmp_path / "exp"), "--data", "fashion_mnist", "--limit",
-                                        "300", "--epochs", "1", "--layers", "conv3", "--knn-k", "0", "--out",
-                                        str(tmp_path / "probe")])
+    code = launch_main("eval_linear")([
+        "--checkpoint", str(tmp_path / "exp"), "--data", "fashion_mnist", "--limit", "300", "--epochs", "1",
+        "--layers", "conv3", "--knn-k", "0", "--out", str(tmp_path / "probe"),
+    ])
     assert code == 0
     report = json.loads((tmp_path / "probe" / "linear_eval.json").read_text())
     assert list(report["linear"]) == ["conv3"] and report["knn"] is None and report["settings"]["augment"]
 
 
 def test_bad_layer_name_is_refused_with_choices(tiny_checkpoint, tmp_path, capsys):
-    code = launch_main("eval_linear")(["--checkpoint", str(tiny_checkpoint), "--layers", "conv9", "--out", str(tmp_path)])
+    code = launch_main("eval_linear")(["--checkpoint", str(tiny_checkpoint), "--layers", "conv9",
+                                       "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "conv9" in err and "penultimate" in err
 

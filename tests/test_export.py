@@ -45,8 +45,9 @@ def no_pickle(monkeypatch):
 
 def test_compact_sobel_export_roundtrip(tmp_path, monkeypatch):
     net = save_checkpoint_like(tmp_path / "ck.pt", ["model.width=8", "model.mlp_dim=32"], 1, 28)
-    result = subprocess.run([sys.executable, str(REPO / "launch" / "export.py"), "--checkpoint", str(tmp_path / "ck.pt"),
-                             "--out", str(tmp_path / "exp")], capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, str(REPO / "launch" / "export.py"), "--checkpoint", str(tmp_path / "ck.pt"),
+           "--out", str(tmp_path / "exp")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "exp"
     card = json.loads((out / "model_card.json").read_text())

@@ -61,7 +61,8 @@ def test_shards_keep_index_and_labels(shard_urls, fashion_mnist_root):
 
 def test_too_few_shards_for_ranks_and_workers_is_a_clear_error(shard_urls, tmp_path, fashion_mnist_root):
     two = shard_urls.replace("000003", "000001")
-    proc = run_torchrun([f"run_dir={tmp_path}", f"data.urls={two}", "train.workers=2", "train.epochs=1", *TINY], nproc=2)
+    overrides = [f"run_dir={tmp_path}", f"data.urls={two}", "train.workers=2", "train.epochs=1", *TINY]
+    proc = run_torchrun(overrides, nproc=2)
     assert proc.returncode != 0
     assert "2 shard(s) for 2 rank(s) x 2 loader worker(s)" in proc.stderr
 

@@ -22,7 +22,8 @@ from .reseed import reseed_empty_clusters
 SPLIT_EPS = 1.0 / 1024  # faiss's relative perturbation when splitting a centroid
 
 
-def whiten_distributed(x_local: np.ndarray, dim: int, sample_size: int, comm: GroupComm, rng: np.random.Generator) -> np.ndarray:
+def whiten_distributed(x_local: np.ndarray, dim: int, sample_size: int, comm: GroupComm,
+                       rng: np.random.Generator) -> np.ndarray:
     """PCA-whiten + L2 every rank's rows with one whitening fitted on a sample of all ranks' rows."""
     take = min(len(x_local), -(-sample_size * len(x_local) // comm.total))
     sample = comm.cat_to_main(x_local[np.sort(rng.choice(len(x_local), take, replace=False))])

@@ -19,7 +19,8 @@ from .comm import LocalComm
 from .kmeans import KMeansResult
 
 
-def reseed_empty_clusters(x: np.ndarray, result: KMeansResult, rng: np.random.Generator, comm=None) -> tuple[KMeansResult, int]:
+def reseed_empty_clusters(x: np.ndarray, result: KMeansResult, rng: np.random.Generator,
+                          comm=None) -> tuple[KMeansResult, int]:
     """Return a result in which all k clusters are non-empty, and how many were empty.
 
     ``x`` and the result's assignments/distances are this process's rows; centroids are global.

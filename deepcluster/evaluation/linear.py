@@ -162,7 +162,8 @@ def train_probes(taps: LayerTaps, probes: nn.ModuleDict, source: ImageSource, ru
         indices, sizes = _epoch_plan(len(source), s.batch_size, s.seed, epoch)
         generator = torch.Generator(device=runtime.device).manual_seed(s.seed * 1000 + epoch * 10 + dist.rank())
         if cached is None:
-            batches = iter(source.batches(indices, world_batch, train=s.augment, seed=s.seed + epoch, workers=s.workers))
+            batches = iter(source.batches(indices, world_batch, train=s.augment, seed=s.seed + epoch,
+                                          workers=s.workers))
         else:
             chunks = (torch.as_tensor(indices[i:i + world_batch]) for i in range(0, len(indices), world_batch))
             batches = iter((None, idx[decoded[idx]]) for idx in chunks)  # unreadable images are skipped
@@ -239,7 +240,8 @@ def _splits(pre, data_name, data_root, test_root, limit):
     name = data_name or pre.config.data.name
     if name == "imagefolder":
         if not (data_root and test_root):
-            raise ConfigError("linear probes on image folders need --data-root TRAIN_FOLDER and --test-root TEST_FOLDER")
+            raise ConfigError("linear probes on image folders need --data-root TRAIN_FOLDER "
+                              "and --test-root TEST_FOLDER")
         train_cfg = data_config(pre, name, data_root, "train", limit)
         test_cfg = data_config(pre, name, test_root, "test", limit)
     else:
@@ -296,12 +298,13 @@ def run_linear_eval(checkpoint: str, out_dir: str | Path, s: ProbeSettings, devi
     report = None
     if dist.is_main():
         out_dir.mkdir(parents=True, exist_ok=True)
+        probes_file = save_probes(out_dir, probes, taps, n_classes, pre.path)
         report = {"checkpoint": str(pre.path), "checkpoint_epoch": pre.epoch, "arch": pre.config.model.arch,
                   "sobel": pre.config.model.sobel, "data": train_cfg.name, "n_train": len(train_src),
                   "n_test": len(test_src), "n_classes": n_classes, "world_size": dist.world_size(),
                   "settings": asdict(s), "layers": taps.describe(), "linear": results, "knn": knn,
                   "history": history, "time_probe_s": time_probe, "time_knn_s": time.perf_counter() - t0,
-                  "backbone_unchanged": True, "probes_file": str(save_probes(out_dir, probes, taps, n_classes, pre.path))}
+                  "backbone_unchanged": True, "probes_file": str(probes_file)}
         (out_dir / "linear_eval.json").write_text(json.dumps(report, indent=2) + "\n")
     dist.barrier()
     return report

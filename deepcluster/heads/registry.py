@@ -13,8 +13,9 @@ from .spectral import SpectralClustering
 from .spectralnet import SpectralNet
 from .vade import VaDE
 
-HEADS: dict[str, type[ClusteringHead]] = {cls.method: cls for cls in (KMeans, AEKMeans, DEC, VaDE, SpectralNet,
-                                                                     SpectralClustering)}
+HEADS: dict[str, type[ClusteringHead]] = {
+    cls.method: cls for cls in (KMeans, AEKMeans, DEC, VaDE, SpectralNet, SpectralClustering)
+}
 
 
 def build_head(method: str, k: int, seed: int = 0, **params: Any) -> ClusteringHead:

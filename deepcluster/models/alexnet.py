@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch.nn as nn
 
 # (out_channels, kernel, stride, padding, max-pool after)
-ALEXNET_CONVS = [(96, 11, 4, 2, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False), (384, 3, 1, 1, False), (256, 3, 1, 1, True)]
+ALEXNET_CONVS = [
+    (96, 11, 4, 2, True), (256, 5, 1, 2, True), (384, 3, 1, 1, False), (384, 3, 1, 1, False), (256, 3, 1, 1, True),
+]
 
 
 class AlexNetTrunk(nn.Module):
@@ -29,4 +31,6 @@ class AlexNetTrunk(nn.Module):
 
 def alexnet_mlp(in_dim: int, dim: int = 4096) -> nn.Sequential:
     """The reference classifier; its last ReLU is applied by the network, so this ends on the features."""
-    return nn.Sequential(nn.Dropout(0.5), nn.Linear(in_dim, dim), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(dim, dim))
+    return nn.Sequential(
+        nn.Dropout(0.5), nn.Linear(in_dim, dim), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(dim, dim),
+    )

@@ -83,7 +83,8 @@ def build_network(cfg: ModelConfig, image_channels: int, image_size: int, k: int
         trunk = CompactNet(in_channels, cfg.width)
         flat = _trunk_output_dim(trunk, in_channels, image_size, cfg.arch)
         mlp = nn.Sequential(
-            nn.Linear(flat, cfg.mlp_dim), nn.BatchNorm1d(cfg.mlp_dim), nn.ReLU(inplace=True), nn.Linear(cfg.mlp_dim, cfg.mlp_dim)
+            nn.Linear(flat, cfg.mlp_dim), nn.BatchNorm1d(cfg.mlp_dim), nn.ReLU(inplace=True),
+            nn.Linear(cfg.mlp_dim, cfg.mlp_dim),
         )
         feature_dim = cfg.mlp_dim
         _init_reference(trunk)

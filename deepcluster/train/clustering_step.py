@@ -73,8 +73,8 @@ def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, 
     else:
         local_features, local_valid, local_rows = extracted  # this rank's rows only
         local_assign, local_dist, loss, n_empty = cluster_features_distributed(
-            local_features, local_valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed, epoch, cfg.cluster.pca_sample,
-            comm_device, runtime.kmeans_backend)
+            local_features, local_valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed, epoch,
+            cfg.cluster.pca_sample, comm_device, runtime.kmeans_backend)
         assignments, distances, valid = _scatter_everywhere(len(source), local_rows, local_assign, local_dist,
                                                             local_valid, comm_device)
         features = None

@@ -60,6 +60,11 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _resumable(key: str) -> bool:
+    """True for keys listed in RESUMABLE_CHANGES, where an entry ending in '.' covers a whole section."""
+    return any(key == a or (a.endswith(".") and key.startswith(a)) for a in RESUMABLE_CHANGES)
+
+
 def check_resume_compatible(saved: dict[str, Any], cfg: Config) -> None:
     """Refuse to resume a run with settings that would change the experiment halfway through.
 
@@ -67,8 +72,7 @@ def check_resume_compatible(saved: dict[str, Any], cfg: Config) -> None:
     """
     old = {**_flatten(Config().to_dict()), **_flatten(saved)}
     new = _flatten(cfg.to_dict())
-    changed = [k for k in sorted(set(old) | set(new))
-               if old.get(k) != new.get(k) and not any(k == a or (a.endswith(".") and k.startswith(a)) for a in RESUMABLE_CHANGES)]
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and not _resumable(k)]
     if changed:
         details = ", ".join(f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in changed)
         raise ConfigError(
