@@ -144,6 +144,24 @@ def test_benchmark_counts_a_failed_seed_and_skips_its_other_methods(tmp_path):
     assert "| ae_kmeans | 0 (+1 failed) |" in table and "| dec | 0 (+1 failed) |" in table
 
 
+def test_benchmark_export_merges_seeds_without_local_paths(tmp_path):
+    """run_heads.py --export writes what BENCHMARKS.md cites: every seed, the statistics and the settings."""
+    out, dest = tmp_path / "bench", tmp_path / "results"
+    cmd = [sys.executable, str(REPO / "benchmarks/heads/run_heads.py"), "--out", str(out), "--seeds", "2",
+           "--methods", "ae_kmeans", "--features", str(blob_file(tmp_path / "f.npz")), *FAST_AE]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    cmd = [sys.executable, str(REPO / "benchmarks/heads/run_heads.py"), "--out", str(out), "--summarise-only",
+           "--export", str(dest)]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO).returncode == 0
+    exported = json.loads((dest / "ae_kmeans.json").read_text())
+    assert [r["seed"] for r in exported["runs"]] == [0, 1] and exported["failed_seeds"] == []
+    assert exported["acc"]["median"] == np.median([r["acc"] for r in exported["runs"]])
+    assert exported["overrides"]["ae_hidden"] == [256, 64] and exported["params"]["ae_epochs"] == 3
+    assert not any("ae_file" in r for r in exported["runs"])
+    assert "| ae_kmeans | 2 |" in (dest / "TABLE.md").read_text()
+
+
 def test_raw_pixels_of_an_image_folder(tmp_path):
     """Two kinds of 12x12 grayscale images (bright top half vs. bright left half), one unreadable file."""
     rng = np.random.default_rng(0)

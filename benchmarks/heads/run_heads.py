@@ -6,7 +6,7 @@ first method that needs it and read from OUT/ae_cache by the others (the cache k
 seed). Per-method results are merged into OUT/METHOD/results.json and summarised as a Markdown table.
 
   OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/heads/run_heads.py --out runs/heads --seeds 10
-  python benchmarks/heads/run_heads.py --out runs/heads --summarise-only
+  python benchmarks/heads/run_heads.py --out runs/heads --summarise-only [--export benchmarks/results/heads/NAME]
 
 On a machine with more cores (or a GPU), ``--parallel P`` runs P seeds at once, each seed's methods in order
 (they share that seed's autoencoder). ``--set NAME=JSON`` is passed to every method (``--set
@@ -82,6 +82,23 @@ def table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def export(out: Path, dest: Path) -> None:
+    """Write the merged results that BENCHMARKS.md cites: DEST/METHOD.json (every seed, the statistics, the
+    head's settings and one command line) and DEST/TABLE.md. Local paths (the cached autoencoder) are dropped."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for method in METHODS:
+        summary = merge(out, method)
+        if summary is None:
+            continue
+        files = [json.loads(f.read_text()) for f in sorted((out / method).glob("**/results.json"))]
+        first = next((f for f in files if "params" in f), {})  # a skipped seed's file holds only its failure
+        for run in summary["runs"]:
+            run.pop("ae_file", None)
+        summary.update({key: first[key] for key in ("source", "params", "overrides", "argv") if key in first})
+        (dest / f"{method}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (dest / "TABLE.md").write_text(table(out) + "\n")
+
+
 def run_seed(args: argparse.Namespace, seed: int) -> None:
     """Every method of one seed, in order, one launch/cluster.py process each."""
     out = Path(args.out)
@@ -133,6 +150,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="torch device for the heads (the CPU benchmark uses cpu)")
     p.add_argument("--parallel", type=int, default=1, help="seeds run at the same time (default 1)")
     p.add_argument("--summarise-only", action="store_true")
+    p.add_argument("--export", default=None, metavar="DIR", help="also write the merged results to DIR")
     args = p.parse_args()
     if not args.summarise_only:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -140,6 +158,8 @@ def main() -> None:
             for done in [pool.submit(run_seed, args, seed) for seed in seeds]:
                 done.result()  # re-raises a failed run
     print(table(Path(args.out)))
+    if args.export:
+        export(Path(args.out), Path(args.export))
 
 
 if __name__ == "__main__":
