@@ -124,6 +124,21 @@ def test_spectral_separates_rings_that_kmeans_cannot_and_embeds_new_points():
         build_head("spectral", 2, assign="gmm")
 
 
+def test_spectral_places_far_new_points_and_names_an_isolated_training_point():
+    """A new point hundreds of kernel widths from the data still gets its neighbours' cluster (no weight
+    underflow to 0/0); a training point that far from every other cannot be embedded, and the error says so."""
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(600, noise=0.04, factor=0.4, random_state=0)
+    x = x.astype(np.float32)
+    head = build_head("spectral", 2, seed=0, n_neighbors=8).fit(x)
+    outer = np.bincount(head.predict(x)[y == 0]).argmax()  # make_circles: label 0 is the outer ring
+    far = np.array([[30.0, 0.0], [0.0, -40.0]], np.float32)
+    assert head.predict(far).tolist() == [outer, outer]
+    with pytest.raises(FloatingPointError, match="1 point.s. are isolated in the graph, e.g. point 600"):
+        build_head("spectral", 2, seed=0, n_neighbors=8).fit(np.vstack([x, far[:1]]))
+
+
 def test_autoencoder_fan_in_init_is_bounded_and_a_bad_init_is_refused_before_any_work():
     from deepcluster.heads.autoencoder import Autoencoder
 

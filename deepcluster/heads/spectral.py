@@ -83,9 +83,13 @@ class SpectralClustering(ClusteringHead):
         w = sp.csr_matrix((np.exp(-d2 / (2 * self.sigma2)).ravel(), (rows, ids.ravel())), shape=(n, n))
         w = w.maximum(w.T)
         self.degrees = np.asarray(w.sum(axis=1), dtype=np.float64).ravel()
-        if (self.degrees <= 0).any():
-            raise FloatingPointError("a point has no weighted neighbour (all at infinite distance); "
-                                     "check the features for duplicates of extreme scale")
+        isolated = np.flatnonzero(self.degrees <= 0)
+        if len(isolated):  # every weight to and from the point underflowed to 0
+            i = int(isolated[0])
+            raise FloatingPointError(
+                f"{len(isolated)} point(s) are isolated in the graph, e.g. point {i}: its nearest neighbour is "
+                f"{np.sqrt(d2[i, 0] / self.sigma2):.0f} kernel widths away; remove such outliers or raise "
+                "scale_neighbor (a wider kernel)")
         inv_sqrt = sp.diags(1.0 / np.sqrt(self.degrees))
         start = np.random.default_rng(self.seed).random(n)  # ARPACK's start vector: seeded, so runs repeat
         try:
@@ -103,9 +107,11 @@ class SpectralClustering(ClusteringHead):
         """Nyström embedding (M, K) of new points, rows scaled to unit length."""
         d2, ids = exact_neighbours(self.train, features, min(self.params["n_neighbors"], len(self.train)),
                                    skip_first=False)
-        w = np.exp(-d2 / (2 * self.sigma2))
-        d_new = np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
-        coeff = w / np.sqrt(d_new * self.degrees[ids])
+        # Scaling a row's weights by a constant scales u(z) by its square root, which the unit-row scaling
+        # removes: measuring distances from the nearest neighbour keeps far points' weights from underflowing.
+        d2 = d2.astype(np.float64)
+        w = np.exp(-(d2 - d2[:, :1]) / (2 * self.sigma2))
+        coeff = w / np.sqrt(w.sum(axis=1, keepdims=True) * self.degrees[ids])
         u = np.einsum("mn,mnk->mk", coeff, self.eigvecs[ids].astype(np.float64)) / self.eigvals
         return unit_rows(u).astype(np.float32)
 
