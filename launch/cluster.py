@@ -32,8 +32,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from deepcluster.heads import HEADS, build_head  # noqa: E402
-from deepcluster.heads.autoencoder import AutoencoderCollapsed  # noqa: E402
+from deepcluster.heads import HEADS, ClusteringFailed, build_head  # noqa: E402
+from deepcluster.heads.autoencoder import AutoencoderFailed  # noqa: E402
 from deepcluster.heads.inputs import load_inputs  # noqa: E402
 from deepcluster.heads.normalise import FeatureNormaliser  # noqa: E402
 from deepcluster.metrics import score_clustering  # noqa: E402
@@ -142,10 +142,13 @@ def main(argv: list[str] | None = None) -> None:
         start, cpu_start = time.perf_counter(), time.process_time()
         try:
             assignments = head.fit(x).predict(x)
-        except (AutoencoderCollapsed, FloatingPointError) as err:
+        except (ClusteringFailed, FloatingPointError) as err:
             # A failed seed is recorded (label-free test, so no choice by score) and the next one runs.
+            # failed_in tells whether the seed's shared autoencoder failed (then every head of the seed does).
             print(f"warning: seed {seed} failed: {err}", file=sys.stderr)
-            results["runs"].append({"seed": seed, "failed": str(err), "seconds": time.perf_counter() - start})
+            failed_in = "autoencoder" if isinstance(err, AutoencoderFailed) else "head"
+            results["runs"].append({"seed": seed, "failed": str(err), "failed_in": failed_in,
+                                    "seconds": time.perf_counter() - start})
             results["failed_seeds"] = [r["seed"] for r in results["runs"] if "failed" in r]
             write_json(out / "results.json", results)
             continue
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         if used < args.k:  # a degenerate result must not pass silently as a (bad) clustering
             print(f"warning: seed {seed} uses only {used} of k={args.k} clusters (a collapsed run); "
                   f"see cluster_sizes in results.json", file=sys.stderr)
-        run.update({k: v for k, v in head.info.items() if isinstance(v, (int, float, str, bool, dict))})
+        run.update({k: v for k, v in head.info.items() if isinstance(v, (int, float, str, bool, dict, list))})
         results["runs"].append(run)
         results["params"] = head.params
         results.update(summarise(results["runs"]))

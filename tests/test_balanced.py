@@ -41,6 +41,15 @@ def test_new_points_follow_the_fitted_balanced_rule():
     assert cluster_accuracy(y_new, balanced_assign(x_new, centroids, offsets)) >= 0.95
 
 
+def test_a_run_stopped_by_max_iter_still_returns_one_consistent_rule():
+    """Cut short before convergence, the returned labels are still what the returned centroids and offsets
+    assign, so predict() applies the rule the fit ended on."""
+    x, _ = merge_and_split_data(400, seed=0)
+    for max_iter in (1, 2):
+        centroids, offsets, labels = balanced_kmeans(x, 4, n_init=1, seed=0, max_iter=max_iter)
+        np.testing.assert_array_equal(balanced_assign(x, centroids, offsets), labels)
+
+
 def test_equipartition_offsets_split_any_cost_evenly():
     """Even a cost matrix that sends every row to cluster 0 is split about evenly once offset."""
     rng = np.random.default_rng(1)

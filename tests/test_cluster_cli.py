@@ -140,8 +140,26 @@ def test_benchmark_counts_a_failed_seed_and_skips_its_other_methods(tmp_path):
     assert proc.returncode == 0, proc.stderr
     dec = json.loads((out / "dec/seed-0/results.json").read_text())["runs"][0]
     assert dec["failed"].startswith("skipped: ae_kmeans failed on this seed: the autoencoder did not learn")
+    assert json.loads((out / "ae_kmeans/seed-0/results.json").read_text())["runs"][0]["failed_in"] == "autoencoder"
     table = (out / "TABLE.md").read_text()
     assert "| ae_kmeans | 0 (+1 failed) |" in table and "| dec | 0 (+1 failed) |" in table
+
+
+def test_benchmark_keeps_running_a_seed_whose_failure_is_in_one_head(tmp_path):
+    """A head that diverges (DEC at an absurd lr) fails alone: the seed's autoencoder was fine, so the next
+    method of the seed still runs on it and is scored."""
+    out = tmp_path / "bench"
+    cmd = [sys.executable, str(REPO / "benchmarks/heads/run_heads.py"), "--out", str(out), "--seeds", "1",
+           "--methods", "dec", "ae_kmeans", "--features", str(blob_file(tmp_path / "f.npz")), *FAST_AE,
+           "--set", "dec:lr=1e30"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    dec = json.loads((out / "dec/seed-0/results.json").read_text())["runs"][0]
+    assert dec["failed_in"] == "head" and "DEC" in dec["failed"] and "not finite" in dec["failed"]
+    ae_kmeans = json.loads((out / "ae_kmeans/seed-0/results.json").read_text())["runs"][0]
+    assert "failed" not in ae_kmeans and ae_kmeans["ae_cached"] and "acc" in ae_kmeans
+    table = (out / "TABLE.md").read_text()
+    assert "| dec | 0 (+1 failed) |" in table and "| ae_kmeans | 1 |" in table
 
 
 def test_benchmark_export_merges_seeds_without_local_paths(tmp_path):

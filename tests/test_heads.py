@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from deepcluster.heads import HEADS, build_head, check_features, load_head
-from deepcluster.heads.autoencoder import AutoencoderCollapsed, pretrained_autoencoder
+from deepcluster.heads import HEADS, ClusteringFailed, build_head, check_features, load_head
+from deepcluster.heads.autoencoder import AutoencoderCollapsed, AutoencoderFailed, pretrained_autoencoder
 from deepcluster.heads.inputs import load_features_file
 from deepcluster.heads.spectralnet import global_knn_graph, graph_batch, knn_gaussian_affinity, orthonormaliser
 from deepcluster.heads.vade import VaDEModel
@@ -203,6 +203,21 @@ def test_an_autoencoder_no_better_than_the_mean_is_refused_and_not_cached(tmp_pa
     with pytest.raises(AutoencoderCollapsed, match="delete .* and retrain"):
         pretrained_autoencoder(x, {**settings, "lr": 1e-2, "epochs": 20}, seed=0, device=torch.device("cpu"),
                                cache_dir=tmp_path)
+
+
+def test_a_diverged_autoencoder_fails_its_seed_and_is_not_cached(tmp_path):
+    """NaN during pretraining is the shared autoencoder's failure (every head of the seed fails with it)."""
+    x, _ = blobs(40, seed=3)
+    settings = {"hidden": [32], "code_dim": 2, "epochs": 2, "lr": 1e30, "batch_size": 16}
+    with pytest.raises(AutoencoderFailed, match="pretraining diverged: autoencoder loss is not finite"):
+        pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    assert issubclass(AutoencoderFailed, ClusteringFailed) and not list(tmp_path.glob("ae-*"))
+
+
+def test_dec_reports_the_iterations_it_ran(train_blobs):
+    x, _ = train_blobs
+    capped = build_head("dec", K, seed=0, **{**SMALL["dec"], "max_iter": 7, "tol": 0.0}).fit(x)
+    assert (capped.info["dec_stopped"], capped.info["dec_iterations"]) == ("max_iter", 7)
 
 
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():

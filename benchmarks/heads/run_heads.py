@@ -13,8 +13,10 @@ On a machine with more cores (or a GPU), ``--parallel P`` runs P seeds at once, 
 dec:max_iter=20000`` to one only), and ``--features FILE`` clusters an extracted features file instead of
 raw pixels.
 
-A seed whose training fails (a collapsed autoencoder or a NaN, both found without labels) is recorded as
-failed for every method of that seed, counted in the table's seeds column, and left out of the statistics.
+A seed whose training fails (a collapsed autoencoder, a NaN, an eigensolver that did not converge: all found
+without labels) is recorded as failed, counted in the table's seeds column, and left out of the statistics.
+When the failure is in the seed's shared autoencoder, the seed's remaining methods are recorded as failed
+too, without running: they would train on the same autoencoder.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ def merge(out: Path, method: str) -> dict | None:
     if not scored:
         return summary
     for metric in ("acc", "nmi", "ari", "seconds"):
-        values = [r[metric] for r in scored]
-        summary[metric] = {"median": statistics.median(values), "mean": statistics.fmean(values),
-                           "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
+        values = [r[metric] for r in scored if metric in r]  # no acc/nmi/ari when the data has no labels
+        if values:
+            summary[metric] = {"median": statistics.median(values), "mean": statistics.fmean(values),
+                               "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
     return summary
 
 
@@ -70,7 +73,8 @@ def table(out: Path) -> str:
         if not s["runs"]:
             lines.append(f"| {method} | 0{failed} |" + " - |" * 9)
             continue
-        cells = [f"{s[m]['mean']:.3f}±{s[m]['std']:.3f} | {s[m]['median']:.3f}" for m in ("acc", "nmi", "ari")]
+        cells = [f"{s[m]['mean']:.3f}±{s[m]['std']:.3f} | {s[m]['median']:.3f}" if m in s else "- | -"
+                 for m in ("acc", "nmi", "ari")]
         runs = s["runs"]
         head_cpu = [r["cpu_seconds"] - r.get("ae_cpu_seconds", 0.0) for r in runs if "cpu_seconds" in r]
         ae_cpu = [r["ae_cpu_seconds"] for r in runs if "ae_cpu_seconds" in r]
@@ -104,8 +108,9 @@ def run_seed(args: argparse.Namespace, seed: int) -> None:
     out = Path(args.out)
     failure = None
     for method in args.methods:
-        if failure is not None:  # the methods of a seed share its autoencoder: one failure fails them all
-            payload = {"method": method, "runs": [{"seed": seed, "failed": f"skipped: {failure}", "seconds": 0.0}]}
+        if failure is not None:  # the methods of a seed share its autoencoder: its failure fails them all
+            skipped = {"seed": seed, "failed": f"skipped: {failure}", "failed_in": "autoencoder", "seconds": 0.0}
+            payload = {"method": method, "runs": [skipped]}
             (out / method / f"seed-{seed}").mkdir(parents=True, exist_ok=True)
             (out / method / f"seed-{seed}" / "results.json").write_text(json.dumps(payload, indent=2))
             (out / "TABLE.md").write_text(table(out) + "\n")
@@ -130,7 +135,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> None:
         results = out / method / f"seed-{seed}" / "results.json"
         run = json.loads(results.read_text())["runs"][0] if results.is_file() else {}
         if "failed" in run:  # a recorded training failure (launch/cluster.py exits 1 when every seed failed)
-            failure = f"{method} failed on this seed: {run['failed']}"
+            if run.get("failed_in") == "autoencoder":
+                failure = f"{method} failed on this seed: {run['failed']}"
         elif proc.returncode:
             raise subprocess.CalledProcessError(proc.returncode, cmd)
         (out / "TABLE.md").write_text(table(out) + "\n")

@@ -6,7 +6,7 @@ Every head has ``fit(features)``, ``predict(features)`` (also for unseen points)
 """
 
 from .ae_kmeans import AEKMeans, AutoencoderHead
-from .base import ClusteringHead, check_features
+from .base import ClusteringFailed, ClusteringHead, check_features
 from .dec import DEC
 from .kmeans import KMeans
 from .registry import HEADS, build_head, load_head
@@ -14,5 +14,5 @@ from .spectral import SpectralClustering
 from .spectralnet import SpectralNet
 from .vade import VaDE
 
-__all__ = ["AEKMeans", "AutoencoderHead", "ClusteringHead", "DEC", "HEADS", "KMeans", "SpectralClustering",
-           "SpectralNet", "VaDE", "build_head", "check_features", "load_head"]
+__all__ = ["AEKMeans", "AutoencoderHead", "ClusteringFailed", "ClusteringHead", "DEC", "HEADS", "KMeans",
+           "SpectralClustering", "SpectralNet", "VaDE", "build_head", "check_features", "load_head"]

@@ -73,9 +73,14 @@ class AutoencoderHead(ClusteringHead):
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
 
-    def encode(self, features: np.ndarray) -> np.ndarray:
-        """Autoencoder codes (N, code_dim) of new points."""
-        return apply_in_batches(self.ae.encoder, self._tensor(features)).cpu().numpy()
+    def _autoencoder_tensors(self) -> dict[str, torch.Tensor]:
+        """The autoencoder's weights under an ``ae.`` prefix, for ``_tensors`` (none without an autoencoder)."""
+        return {} if self.ae is None else {f"ae.{k}": v for k, v in self.ae.state_dict().items()}
+
+    def _restore_autoencoder(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Rebuild the autoencoder from the ``ae.`` entries of saved tensors."""
+        self.ae = self._new_autoencoder().to(self.device)
+        self.ae.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("ae.")})
 
 
 class AEKMeans(AutoencoderHead):
@@ -87,6 +92,10 @@ class AEKMeans(AutoencoderHead):
         super().__init__(k, seed, n_init=int(n_init), **params)
         self.centroids: np.ndarray | None = None
 
+    def encode(self, features: np.ndarray) -> np.ndarray:
+        """Autoencoder codes (N, code_dim) of new points."""
+        return apply_in_batches(self.ae.encoder, self._tensor(features)).cpu().numpy()
+
     def _fit(self, x: np.ndarray) -> None:
         self.ae = self._pretrain_autoencoder(x)
         self.centroids = kmeans_centroids(self.encode(x), self.k, n_init=self.params["n_init"], seed=self.seed)
@@ -95,10 +104,8 @@ class AEKMeans(AutoencoderHead):
         return nearest_centroid(self.encode(x), self.centroids)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
-        state = {f"ae.{k}": v for k, v in self.ae.state_dict().items()}
-        return {**state, "centroids": torch.from_numpy(self.centroids)}
+        return {**self._autoencoder_tensors(), "centroids": torch.from_numpy(self.centroids)}
 
     def _restore(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.ae = self._new_autoencoder().to(self.device)
-        self.ae.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("ae.")})
+        self._restore_autoencoder(tensors)
         self.centroids = tensors["centroids"].numpy()

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import check_finite
+from .base import ClusteringFailed, TrainingDiverged, check_finite
 
 
 INITS = ("glorot", "fan_in")
@@ -121,7 +121,11 @@ def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, 
     return loss_value
 
 
-class AutoencoderCollapsed(RuntimeError):
+class AutoencoderFailed(ClusteringFailed):
+    """The shared autoencoder of a seed failed, so every head built on it (same seed) fails too."""
+
+
+class AutoencoderCollapsed(AutoencoderFailed):
     """Pretraining ended no better than a constant output: every code is (nearly) the same point."""
 
 
@@ -178,10 +182,13 @@ def pretrained_autoencoder(x: np.ndarray, settings: dict[str, Any], *, seed: int
     generator = torch.Generator().manual_seed(int(seed))
     xt = torch.from_numpy(x).to(device)
     ae.to(device)
-    mse = pretrain(ae, xt, epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
-                   generator=generator, dropout=settings.get("dropout", 0.0),
-                   optimizer=settings.get("optimizer", "adam"), precision=settings.get("precision", "fp32"),
-                   progress=progress)
+    try:
+        mse = pretrain(ae, xt, epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
+                       generator=generator, dropout=settings.get("dropout", 0.0),
+                       optimizer=settings.get("optimizer", "adam"), precision=settings.get("precision", "fp32"),
+                       progress=progress)
+    except TrainingDiverged as err:
+        raise AutoencoderFailed(f"autoencoder pretraining diverged: {err}") from err
     check_learned(mse, x, "train longer (ae_epochs), lower ae_lr, use ae_precision=fp32 if it was bf16, "
                           "or try another seed")
     info = {"ae_cached": False, "ae_seconds": time.perf_counter() - start,

@@ -75,6 +75,9 @@ def balanced_lloyd(x: torch.Tensor, centroids: torch.Tensor, max_iter: int = 50
         filled = counts > 0
         centroids = torch.where(filled[:, None], sums / counts.clamp_min(1)[:, None], centroids)
         cost = squared_distances(x, centroids)
+    else:  # not converged: the offsets and labels of the final centroids, the rule predict will apply
+        offsets = equipartition_offsets(cost, eps, start=offsets)
+        labels = (cost - offsets).argmin(1)
     objective = float(cost.gather(1, labels[:, None]).sum())
     return centroids, offsets, labels, objective
 

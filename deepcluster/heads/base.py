@@ -22,6 +22,15 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 
 
+class ClusteringFailed(RuntimeError):
+    """A fit that produced no usable clustering (it diverged, collapsed or did not converge), found without
+    labels. Raised instead of returning labels; ``launch/cluster.py`` records the seed as failed and goes on."""
+
+
+class TrainingDiverged(ClusteringFailed, FloatingPointError):
+    """A training quantity went NaN/Inf."""
+
+
 def check_features(features: Any, *, k: int | None = None, what: str = "features") -> np.ndarray:
     """Return ``features`` as a C-contiguous float32 (N, d) array, or raise an error that names the fix.
 
@@ -49,9 +58,9 @@ def check_features(features: Any, *, k: int | None = None, what: str = "features
 
 
 def check_finite(name: str, value: torch.Tensor, hint: str) -> None:
-    """Raise FloatingPointError when a training quantity went NaN/Inf, instead of training on garbage."""
+    """Raise TrainingDiverged when a training quantity went NaN/Inf, instead of training on garbage."""
     if not torch.isfinite(value).all():
-        raise FloatingPointError(f"{name} is not finite; {hint}")
+        raise TrainingDiverged(f"{name} is not finite; {hint}")
 
 
 class ClusteringHead:
@@ -94,8 +103,10 @@ class ClusteringHead:
         if x.shape[1] != self.input_dim:
             raise ValueError(f"features have {x.shape[1]} dims but the head was fitted on {self.input_dim}")
         with torch.no_grad():
-            labels = self._predict(x)
-        return np.asarray(labels, dtype=np.int64)
+            labels = np.asarray(self._predict(x), dtype=np.int64)
+        if len(labels) and not 0 <= labels.min() <= labels.max() < self.k:  # e.g. faiss's -1 for a NaN query
+            raise ClusteringFailed(f"{type(self).__name__} predicted labels outside 0..{self.k - 1}")
+        return labels
 
     def fit_predict(self, features: np.ndarray) -> np.ndarray:
         return self.fit(features).predict(features)

@@ -97,17 +97,16 @@ class DEC(AutoencoderHead):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        self.info.update(dec_iterations=step, dec_last_change=delta)
+        iterations = step if self.info["dec_stopped"] == "tol" else p["max_iter"]  # step: last index run
+        self.info.update(dec_iterations=iterations, dec_last_change=delta)
         check_finite("DEC centres", self.centres, "lower lr")
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         return self._soft_assign_all(self._tensor(x)).argmax(dim=1).cpu().numpy()
 
     def _tensors(self) -> dict[str, torch.Tensor]:
-        state = {f"ae.{k}": v for k, v in self.ae.state_dict().items()}
-        return {**state, "centres": self.centres.detach()}
+        return {**self._autoencoder_tensors(), "centres": self.centres.detach()}
 
     def _restore(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.ae = self._new_autoencoder().to(self.device)
-        self.ae.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("ae.")})
+        self._restore_autoencoder(tensors)
         self.centres = nn.Parameter(tensors["centres"].to(self.device))

@@ -27,7 +27,7 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
 from .balanced import ASSIGNMENTS, assign_points, fit_assignment
-from .base import ClusteringHead
+from .base import ClusteringFailed, ClusteringHead
 
 
 def exact_neighbours(train: np.ndarray, queries: np.ndarray, n_neighbors: int,
@@ -95,8 +95,8 @@ class SpectralClustering(ClusteringHead):
         try:
             vals, vecs = eigsh(inv_sqrt @ w @ inv_sqrt, k=self.k, which="LA", v0=start)
         except ArpackNoConvergence as err:
-            raise RuntimeError("the eigensolver did not converge; raise n_neighbors so the graph is "
-                               "better connected") from err
+            raise ClusteringFailed("the eigensolver did not converge; raise n_neighbors so the graph is "
+                                   "better connected") from err
         self.train = np.ascontiguousarray(x, dtype=np.float32)
         self.eigvals, self.eigvecs = vals.astype(np.float64), vecs.astype(np.float32)
         self.info.update(spectral_eigenvalues=[round(float(v), 6) for v in vals])

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import faiss
 import numpy as np
 import torch
 from torch import nn
@@ -106,10 +105,9 @@ def train_siamese(x: torch.Tensor, net: nn.Module, *, n_neighbors: int, iters: i
     """Contrastive loss: nearest neighbours (exact faiss k-NN) are pulled together, random pairs pushed to
     at least margin 1 apart (Hadsell et al. 2006), so distances in the output reflect the data's manifold."""
     x_np = x.cpu().numpy()
-    index = faiss.IndexFlatL2(x_np.shape[1])
-    index.add(x_np)
-    _, nbrs = index.search(x_np, n_neighbors + 1)
-    nbrs = torch.from_numpy(nbrs[:, 1:]).to(x.device)
+    n_neighbors = min(n_neighbors, len(x_np) - 1)
+    _, nbrs = exact_neighbours(x_np, x_np, n_neighbors, skip_first=True)
+    nbrs = torch.from_numpy(nbrs).to(x.device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     for _ in tqdm(range(iters), desc="siamese", disable=not progress, leave=False):
         anchor = torch.randint(len(x), (batch_size,), generator=generator).to(x.device)
@@ -225,9 +223,7 @@ class SpectralNet(AutoencoderHead):
         return assign_points(self.embed(x), self.centroids, self.offsets)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
-        out = {f"net.{k}": v for k, v in self.net.state_dict().items()}
-        if self.ae is not None:
-            out.update({f"ae.{k}": v for k, v in self.ae.state_dict().items()})
+        out = {f"net.{k}": v for k, v in self.net.state_dict().items()} | self._autoencoder_tensors()
         if self.siamese_net is not None:
             out.update({f"siamese.{k}": v for k, v in self.siamese_net.state_dict().items()})
         if self.offsets is not None:
@@ -241,8 +237,7 @@ class SpectralNet(AutoencoderHead):
 
         self.ae = None
         if self.params["use_autoencoder"]:
-            self.ae = self._new_autoencoder().to(self.device)
-            self.ae.load_state_dict(part("ae."))
+            self._restore_autoencoder(tensors)
         in_dim = self.params["code_dim"] if self.ae is not None else self.input_dim
         self._build(in_dim)
         self.net.load_state_dict(part("net."))

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .ae_kmeans import AutoencoderHead
-from .autoencoder import apply_in_batches
+from .autoencoder import Autoencoder, apply_in_batches
 from .base import check_finite
 from .kmeans import kmeans_centroids
 
@@ -35,8 +35,6 @@ from .kmeans import kmeans_centroids
 class VaDEModel(nn.Module):
     def __init__(self, input_dim: int, hidden: list[int], code_dim: int, k: int) -> None:
         super().__init__()
-        from .autoencoder import Autoencoder
-
         ae = Autoencoder(input_dim, tuple(hidden), code_dim)
         self.body = ae.encoder[:-1]  # up to the last hidden ReLU
         self.mu_head = ae.encoder[-1]
@@ -92,9 +90,7 @@ class VaDE(AutoencoderHead):
 
     def _initialise(self, x: torch.Tensor, x_np: np.ndarray) -> None:
         """Copy the pretrained autoencoder in and fit the mixture prior on its codes."""
-        ae = self._pretrain_autoencoder(x_np)
-        with torch.no_grad():
-            self._initialise_from(ae, x)
+        self._initialise_from(self._pretrain_autoencoder(x_np), x)
 
     @torch.no_grad()
     def _initialise_from(self, ae: nn.Module, x: torch.Tensor) -> None:
