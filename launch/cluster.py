@@ -53,7 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=1, help="number of runs, with seeds first-seed .. first-seed+S-1")
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first run")
     p.add_argument("--out", required=True, help="output folder for results.json (and saved heads)")
-    p.add_argument("--limit", type=int, default=None, help="cluster a fixed random subset of this many samples")
+    p.add_argument("--limit", type=int, default=None,
+                   help="cluster a fixed random subset of this many samples; with --checkpoint, the first N "
+                   "samples (the engine's data.limit, so that only those are extracted: shuffle an image "
+                   "folder's files first, or extract everything with launch/extract.py and use --features)")
     p.add_argument("--ae-cache", default=None, help="folder to cache pretrained autoencoders (keyed by data, "
                    "settings and seed), shared by ae_kmeans/dec/vade/spectralnet; default OUT/ae_cache")
     p.add_argument("--set", action="append", default=[], metavar="NAME=JSON",

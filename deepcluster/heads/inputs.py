@@ -100,7 +100,11 @@ def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]
 
 def checkpoint_features(checkpoint: str, name: str, root: str | None,
                         limit: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features of a training checkpoint or exported backbone, with the engine's deterministic transform."""
+    """Features of a training checkpoint or exported backbone, with the engine's deterministic transform.
+
+    ``limit`` is the engine's ``data.limit``: only the first N samples are extracted (not the random subset
+    taken from pixels and features files), so a quick look at a large dataset stays quick.
+    """
     from deepcluster.features import extract_for_checkpoint
 
     features, labels = extract_for_checkpoint(checkpoint, name, root, limit=limit)
