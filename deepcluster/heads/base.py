@@ -90,7 +90,10 @@ class ClusteringHead:
         """Fit on (N, d) features. Randomness comes only from ``seed``; the global RNGs are left untouched."""
         x = check_features(features, k=self.k)
         self.input_dim = x.shape[1]
-        with torch.random.fork_rng(devices=[]):
+        cuda_devices = []
+        if self.device.type == "cuda":  # manual_seed seeds CUDA too: restore the head's GPU generator as well
+            cuda_devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(self.seed)
             self._fit(x)
         return self
