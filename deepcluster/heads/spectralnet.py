@@ -156,33 +156,39 @@ class SpectralNet(AutoencoderHead):
         if p["siamese"]:
             self.siamese_net = mlp([in_dim, *p["hidden"], self.k]).to(self.device)
 
+    def _codes(self, x: np.ndarray) -> torch.Tensor:
+        """Autoencoder codes of the features, or the features themselves (``use_autoencoder=False``)."""
+        return apply_in_batches(self.ae.encoder, self._tensor(x)) if self.ae is not None else self._tensor(x)
+
     def _inputs(self, x: np.ndarray) -> torch.Tensor:
-        """What the net sees: autoencoder codes or the features, centred and scaled to unit mean variance."""
-        h = apply_in_batches(self.ae.encoder, self._tensor(x)) if self.ae is not None else self._tensor(x)
-        return (h - self.in_mean) / self.in_scale
+        """What the net sees: the codes centred and scaled to unit mean variance (statistics of the fit)."""
+        return (self._codes(x) - self.in_mean) / self.in_scale
 
     def embed(self, features: np.ndarray) -> np.ndarray:
         """The orthonormalised spectral embedding (N, K) of new points."""
         return (apply_in_batches(self.net, self._inputs(features)) @ self.ortho).cpu().numpy()
 
-    def _fit(self, x_np: np.ndarray) -> None:
+    def _global_graph(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k-NN graph of all points (in the siamese space when there is one), built once."""
+        with torch.no_grad():
+            space = apply_in_batches(self.siamese_net, h) if self.siamese_net is not None else h
+        return global_knn_graph(space, self.params["n_neighbors"], self.params["scale_neighbor"])
+
+    def _batch_affinity(self, h: torch.Tensor, m: int, generator: torch.Generator,
+                        graph: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row indices of a training batch and its affinity matrix W (m, m)."""
+        if graph is not None:  # the global graph's edges among the batch's members
+            return graph_batch(*graph, m, generator)
+        gb = torch.randperm(len(h), generator=generator)[:m].to(self.device)
+        with torch.no_grad():  # the batch's own k-NN graph
+            space = self.siamese_net(h[gb]) if self.siamese_net is not None else h[gb]
+            return gb, knn_gaussian_affinity(space, self.params["n_neighbors"], self.params["scale_neighbor"])
+
+    def _train(self, h: torch.Tensor, generator: torch.Generator,
+               graph: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, int]:
+        """Minimise the batch spectral loss; returns how often each orthonormalisation method was used."""
         p = self.params
-        self.ae = self._pretrain_autoencoder(x_np) if p["use_autoencoder"] else None
-        raw = apply_in_batches(self.ae.encoder, self._tensor(x_np)) if self.ae is not None else self._tensor(x_np)
-        self.in_mean = raw.mean(dim=0)
-        self.in_scale = raw.var(dim=0).mean().sqrt().clamp_min(1e-12).reshape(())
-        h = (raw - self.in_mean) / self.in_scale
-        self._build(h.shape[1])
-        generator = torch.Generator().manual_seed(self.seed + 4)
         m = min(p["batch_size"], len(h))
-        if self.siamese_net is not None:
-            train_siamese(h, self.siamese_net, n_neighbors=p["n_neighbors"], iters=p["siamese_iters"],
-                          batch_size=128, lr=p["lr"], generator=generator, progress=self.progress)
-            self.siamese_net.eval()
-        if p["graph"] == "global":
-            with torch.no_grad():
-                space = apply_in_batches(self.siamese_net, h) if self.siamese_net is not None else h
-            neighbours, weights = global_knn_graph(space, p["n_neighbors"], p["scale_neighbor"])
         opt = torch.optim.Adam(self.net.parameters(), lr=p["lr"])
         methods: dict[str, int] = {}
         bar = tqdm(range(p["iters"]), desc="spectralnet", disable=not self.progress, leave=False)
@@ -192,13 +198,7 @@ class SpectralNet(AutoencoderHead):
                     ob = torch.randperm(len(h), generator=generator)[:m].to(self.device)
                     ortho, how = orthonormaliser(self.net(h[ob]))
                     methods[how] = methods.get(how, 0) + 1
-            if p["graph"] == "global":  # gradient step on another batch
-                gb, w = graph_batch(neighbours, weights, m, generator)
-            else:
-                gb = torch.randperm(len(h), generator=generator)[:m].to(self.device)
-                with torch.no_grad():
-                    space = self.siamese_net(h[gb]) if self.siamese_net is not None else h[gb]
-                    w = knn_gaussian_affinity(space, p["n_neighbors"], p["scale_neighbor"])
+            gb, w = self._batch_affinity(h, m, generator, graph)  # gradient step on another batch
             laplacian = torch.diag(w.sum(dim=1)) - w
             y = self.net(h[gb])
             if p["ortho_grad"]:  # orthonormalise this batch, differentiably: the outputs cannot collapse
@@ -212,7 +212,23 @@ class SpectralNet(AutoencoderHead):
             opt.step()
             bar.set_postfix(loss=f"{loss.item():.4f}")
         check_finite("SpectralNet loss", loss.detach(), "lower lr")
-        # Final orthonormalisation on the whole set, then k-means on the embedding.
+        return methods
+
+    def _fit(self, x_np: np.ndarray) -> None:
+        p = self.params
+        self.ae = self._pretrain_autoencoder(x_np) if p["use_autoencoder"] else None
+        raw = self._codes(x_np)
+        self.in_mean = raw.mean(dim=0)
+        self.in_scale = raw.var(dim=0).mean().sqrt().clamp_min(1e-12).reshape(())
+        h = (raw - self.in_mean) / self.in_scale
+        self._build(h.shape[1])
+        generator = torch.Generator().manual_seed(self.seed + 4)
+        if self.siamese_net is not None:
+            train_siamese(h, self.siamese_net, n_neighbors=p["n_neighbors"], iters=p["siamese_iters"],
+                          batch_size=128, lr=p["lr"], generator=generator, progress=self.progress)
+            self.siamese_net.eval()
+        methods = self._train(h, generator, self._global_graph(h) if p["graph"] == "global" else None)
+        # Final orthonormalisation on the whole set, then the assignment rule on the embedding.
         self.ortho, how = orthonormaliser(apply_in_batches(self.net, h))
         methods[how] = methods.get(how, 0) + 1
         self.info.update(spectralnet_ortho=methods)
