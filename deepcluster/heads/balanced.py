@@ -86,15 +86,17 @@ def balanced_kmeans(x: np.ndarray, k: int, *, n_init: int = 5, seed: int = 0, ma
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centroids (K, d), offsets (K,) and labels (N,) of the best of ``n_init`` balanced runs.
 
-    Each run starts from a plain faiss k-means with its own seed; the run with the lowest k-means objective
-    is kept (labels never enter the choice).
+    Each run starts from a plain faiss k-means with its own seed, ``seed * n_init + r`` for run r, so that
+    two seeds share no start; the run with the lowest k-means objective is kept (labels never enter the
+    choice).
     """
     if k > len(x):
         raise ValueError(f"k={k} is larger than the {len(x)} samples; lower k")
     xt = torch.from_numpy(np.asarray(x, dtype=np.float64))
     best = None
-    for r in range(max(1, int(n_init))):
-        start = torch.from_numpy(kmeans_centroids(x, k, n_init=1, seed=seed + r).astype(np.float64))
+    n_init = max(1, int(n_init))
+    for r in range(n_init):
+        start = torch.from_numpy(kmeans_centroids(x, k, n_init=1, seed=seed * n_init + r).astype(np.float64))
         run = balanced_lloyd(xt, start, max_iter)
         if best is None or run[3] < best[3]:
             best = run
