@@ -98,7 +98,9 @@ def export(out: Path, dest: Path) -> None:
         first = next((f for f in files if "params" in f), {})  # a skipped seed's file holds only its failure
         for run in summary["runs"]:
             run.pop("ae_file", None)
-        summary.update({key: first[key] for key in ("source", "params", "overrides", "argv") if key in first})
+        summary.update({key: first[key] for key in ("source", "params", "overrides") if key in first})
+        if "argv" in first:  # the script's path in the checkout that ran it says nothing
+            summary["argv"] = ["launch/cluster.py", *first["argv"][1:]]
         (dest / f"{method}.json").write_text(json.dumps(summary, indent=1) + "\n")
     (dest / "TABLE.md").write_text(table(out) + "\n")
 
