@@ -134,9 +134,8 @@ def check_learned(mse: float, x: np.ndarray, hint: str) -> None:
 
     A collapsed autoencoder (codes squeezed to nearly one point early in SGD at lr 1, the decoder then only
     reproducing the mean image) has no clustering in its codes, and every head built on it would report a
-    meaningless result as if it were one. Trained autoencoders
-    land far below: 12-15 % of that baseline on Fashion-MNIST pixels, about 20 % on whitened features. The
-    test uses no labels.
+    meaningless result as if it were one. Trained autoencoders land far below: 12-15 % of that baseline on
+    Fashion-MNIST pixels, about 20 % on whitened features. The test uses no labels.
     """
     # Per-column variance in float64, a chunk at a time: no full-size temporary of a large feature matrix.
     total, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
