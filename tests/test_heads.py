@@ -14,7 +14,7 @@ from deepcluster.heads import HEADS, ClusteringFailed, build_head, check_feature
 from deepcluster.heads.autoencoder import AutoencoderCollapsed, AutoencoderFailed, pretrained_autoencoder
 from deepcluster.heads.inputs import load_features_file
 from deepcluster.heads.spectralnet import global_knn_graph, graph_batch, knn_gaussian_affinity, orthonormaliser
-from deepcluster.heads.vade import VaDEModel
+from deepcluster.heads.vade import VaDE, VaDEModel
 from deepcluster.metrics import cluster_accuracy
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -342,3 +342,25 @@ def test_real_fashion_mnist_subset(tmp_path):
         head.ae_cache = tmp_path
         acc = cluster_accuracy(y, head.fit(x).predict(x))
         assert acc > 0.35, f"{method} reached only ACC {acc:.3f} on 1,000 Fashion-MNIST images"
+
+
+def test_vade_first_epochs_of_a_longer_run_are_the_shorter_run(train_blobs, tmp_path):
+    """benchmarks/heads/vade_epochs_probe.py reports a long run's state after E epochs as a run of E epochs:
+    that holds only if training draws the same random streams whatever the total length."""
+    x, _ = train_blobs
+    seen = {}
+
+    class Probed(VaDE):
+        def _epoch_end(self, epoch: int, loss: float) -> None:
+            seen[epoch] = (loss, self._predict(x))
+
+    params = {**SMALL["vade"], "epochs": 4}
+    longer = Probed(K, seed=0, **params)
+    longer.ae_cache = tmp_path
+    longer.fit(x)
+    shorter = VaDE(K, seed=0, **{**params, "epochs": 3})
+    shorter.ae_cache = tmp_path
+    shorter.fit(x)
+    assert sorted(seen) == [1, 2, 3, 4] and shorter.info["ae_cached"]
+    assert shorter.info["vade_loss"] == seen[3][0] != seen[4][0]
+    np.testing.assert_array_equal(shorter.predict(x), seen[3][1])

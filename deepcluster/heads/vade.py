@@ -124,7 +124,7 @@ class VaDE(AutoencoderHead):
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=p["lr_decay"])  # reference: x0.9 / 10 ep
         generator = torch.Generator().manual_seed(self.seed + 3)
         bar = tqdm(range(p["epochs"]), desc="vade", disable=not self.progress, leave=False)
-        for _ in bar:
+        for epoch in bar:
             m.train()
             order = torch.randperm(len(x), generator=generator).to(self.device)
             total = torch.zeros((), device=self.device)
@@ -138,7 +138,11 @@ class VaDE(AutoencoderHead):
             check_finite("VaDE loss", total, "lower lr (the ELBO diverged)")
             sched.step()
             bar.set_postfix(loss=f"{float(total) / len(x):.3f}")
+            self._epoch_end(epoch + 1, float(total) / len(x))
         self.info.update(vade_loss=float(total) / len(x))
+
+    def _epoch_end(self, epoch: int, loss: float) -> None:
+        """Called after each training epoch with the mean loss; a hook for probes, a no-op here."""
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()
