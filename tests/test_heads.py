@@ -364,3 +364,5 @@ def test_vade_first_epochs_of_a_longer_run_are_the_shorter_run(train_blobs, tmp_
     assert sorted(seen) == [1, 2, 3, 4] and shorter.info["ae_cached"]
     assert shorter.info["vade_loss"] == seen[3][0] != seen[4][0]
     np.testing.assert_array_equal(shorter.predict(x), seen[3][1])
+    with pytest.raises(ValueError, match="vade needs epochs >= 1, got 0"):
+        VaDE(K, epochs=0)

@@ -80,6 +80,8 @@ class VaDE(AutoencoderHead):
 
     def __init__(self, k: int, seed: int = 0, epochs: int = 10, lr: float = 1e-3, batch_size: int = 256,
                  lr_decay: float = 0.9, n_init: int = 20, **ae_params: Any) -> None:
+        if int(epochs) < 1:
+            raise ValueError(f"vade needs epochs >= 1, got {epochs}")
         super().__init__(k, seed, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                          lr_decay=float(lr_decay), n_init=int(n_init), **ae_params)
         self.model: VaDEModel | None = None
@@ -137,9 +139,10 @@ class VaDE(AutoencoderHead):
                 total += loss.detach() * len(batch)
             check_finite("VaDE loss", total, "lower lr (the ELBO diverged)")
             sched.step()
-            bar.set_postfix(loss=f"{float(total) / len(x):.3f}")
-            self._epoch_end(epoch + 1, float(total) / len(x))
-        self.info.update(vade_loss=float(total) / len(x))
+            mean_loss = float(total) / len(x)
+            bar.set_postfix(loss=f"{mean_loss:.3f}")
+            self._epoch_end(epoch + 1, mean_loss)
+        self.info.update(vade_loss=mean_loss)
 
     def _epoch_end(self, epoch: int, loss: float) -> None:
         """Called after each training epoch with the mean loss; a hook for probes, a no-op here."""
