@@ -188,6 +188,37 @@ def test_bf16_autoencoder_pretraining_learns_keeps_fp32_weights_and_is_its_own_c
         build_head("vade", K, ae_precision="fp16")
 
 
+def test_pretraining_epoch_hook_sees_every_epoch_and_leaves_training_unchanged():
+    """benchmarks/heads/ae_epochs_probe.py scores the codes (k-means) after each epoch and reports them as the
+    E-epoch autoencoder: that holds only if scoring draws nothing from the training's random streams."""
+    from deepcluster.heads.autoencoder import Autoencoder, apply_in_batches, pretrain
+    from deepcluster.heads.kmeans import kmeans_centroids
+
+    x = blobs(30, seed=3)[0]
+    x = torch.from_numpy((x - x.min()) / (x.max() - x.min()))
+
+    def train(hook):
+        torch.manual_seed(0)
+        ae = Autoencoder(x.shape[1], (16,), 2, init="fan_in")
+        mse = pretrain(ae, x, epochs=3, batch_size=16, lr=0.1, optimizer="sgd", on_epoch_end=hook(ae),
+                       generator=torch.Generator().manual_seed(0))
+        return ae, mse
+
+    seen = []
+
+    def scoring(ae):
+        def hook(epoch, mse):
+            kmeans_centroids(apply_in_batches(ae.encoder, x).numpy(), K, n_init=2, seed=epoch)
+            seen.append((epoch, mse))
+        return hook
+
+    watched, watched_mse = train(scoring)
+    plain, plain_mse = train(lambda ae: None)
+    assert [e for e, _ in seen] == [1, 2, 3] and seen[-1][1] == watched_mse == plain_mse
+    for a, b in zip(watched.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_an_autoencoder_no_better_than_the_mean_is_refused_and_not_cached(tmp_path):
     x, _ = blobs(40, seed=3)
     settings = {"hidden": [32], "code_dim": 2, "epochs": 1, "lr": 0.0, "batch_size": 16}
@@ -366,3 +397,23 @@ def test_vade_first_epochs_of_a_longer_run_are_the_shorter_run(train_blobs, tmp_
     np.testing.assert_array_equal(shorter.predict(x), seen[3][1])
     with pytest.raises(ValueError, match="vade needs epochs >= 1, got 0"):
         VaDE(K, epochs=0)
+
+
+def test_vade_kmeans_prior_starts_from_the_partition_moments(train_blobs, tmp_path):
+    """prior_init="kmeans": each component starts at the mean and variance of its k-means cell (no EM), and the
+    head still recovers separated clusters; a cell of one code falls back to the centroid and global variance."""
+    from deepcluster.heads.vade import partition_moments
+
+    codes = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [10.0, 14.0], [50.0, 50.0]])
+    means, variances = partition_moments(codes, np.array([[1.0, 1.0], [9.0, 11.0], [49.0, 49.0]], np.float32))
+    np.testing.assert_allclose(means, [[1.0, 0.0], [10.0, 12.0], [49.0, 49.0]])
+    np.testing.assert_allclose(variances, [[1.0, 0.0], [0.0, 4.0], codes.var(axis=0)])
+
+    x, y = train_blobs
+    head = VaDE(K, seed=0, prior_init="kmeans", **{**SMALL["vade"], "epochs": 1})
+    head.ae_cache = tmp_path
+    head.fit(x)
+    assert head.params["prior_init"] == "kmeans" and "gmm_converged" not in head.info
+    assert cluster_accuracy(y, head.predict(x)) >= 0.95
+    with pytest.raises(ValueError, match="prior_init='em' is unknown; use one of gmm, kmeans"):
+        VaDE(K, prior_init="em")

@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +84,15 @@ def apply_in_batches(module: nn.Module, x: torch.Tensor, batch_size: int = 4096)
 
 def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
              generator: torch.Generator, dropout: float = 0.0, optimizer: str = "adam",
-             precision: str = "fp32", progress: bool = False) -> float:
+             precision: str = "fp32", progress: bool = False,
+             on_epoch_end: Callable[[int, float], None] | None = None) -> float:
     """Minimise the reconstruction MSE with Adam (or SGD, momentum 0.9); returns the last epoch's mean loss.
 
     ``dropout`` > 0 makes it a denoising autoencoder (inputs randomly zeroed, clean target), the corruption
     the original DEC used for its stacked pretraining (rate 0.2). ``precision="bf16"`` runs the layers under
     bfloat16 autocast (weights, optimizer state and the loss stay fp32): about 2x faster per step on a CPU
     with AVX512-BF16 (BENCHMARKS.md §3, ``benchmarks/heads/ae_step_time.py``), but less stable at lr 1.
+    ``on_epoch_end(epoch, mse)`` is called after each epoch (1-based), for probes that watch the codes.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown autoencoder optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
@@ -102,7 +105,7 @@ def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, 
     ae.train()
     loss_value = float("nan")
     bar = tqdm(range(epochs), desc="autoencoder", disable=not progress, leave=False)
-    for _ in bar:
+    for epoch in bar:
         order = torch.randperm(len(x), generator=generator).to(x.device)
         total = torch.zeros((), device=x.device)
         for i in range(0, len(x), batch_size):
@@ -118,6 +121,8 @@ def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, 
         check_finite("autoencoder loss", total, "lower ae_lr or check the features' scale")
         loss_value = float(total) / len(x)
         bar.set_postfix(mse=f"{loss_value:.5f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, loss_value)
     return loss_value
 
 

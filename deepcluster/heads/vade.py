@@ -4,8 +4,9 @@ Generative model: c ~ Cat(pi), z | c ~ N(mu_c, diag sigma_c^2), x | z from the d
 q(z|x) = N(mu~, diag sigma~^2); the loss is the negative ELBO of eq. 17 with one reparameterised sample:
   recon + 1/2 sum_c gamma_c sum_j [log s_cj + s~_j / s_cj + (mu~_j - mu_cj)^2 / s_cj]
         - sum_c gamma_c log(pi_c / gamma_c) - 1/2 sum_j (1 + log s~_j),        gamma_c = q(c | z)  (eq. 16)
-Initialisation (as the reference): the encoder/decoder of a pretrained autoencoder, mu_c and s_c from a
-diagonal GMM on its codes, pi uniform.
+Initialisation: the encoder/decoder of a pretrained autoencoder, pi uniform, and mu_c, s_c either from a
+diagonal GMM fitted by EM on its codes, started at the k-means centroids (``prior_init="gmm"``, as the
+reference), or the means and variances of the k-means partition itself (``prior_init="kmeans"``, no EM).
 
 Fixes to the reference's known failure modes: pi = softmax(logits), so it can never go negative; gamma by
 log-sum-exp (no underflow to 0/0); variances are floor + exp(.) so none reaches 0; prediction is the argmax
@@ -29,7 +30,22 @@ from tqdm.auto import tqdm
 from .ae_kmeans import AutoencoderHead
 from .autoencoder import Autoencoder, apply_in_batches
 from .base import check_finite
-from .kmeans import kmeans_centroids
+from .kmeans import kmeans_centroids, nearest_centroid
+
+PRIOR_INITS = ("gmm", "kmeans")
+
+
+def partition_moments(codes: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and diagonal variance (k, d) of each cell of the k-means partition. A cell with fewer than two
+    codes keeps its centroid and gets the variance of all codes, so no component starts as a spike."""
+    labels = nearest_centroid(codes, centroids)
+    means = centroids.astype(np.float64)
+    variances = np.tile(codes.var(axis=0), (len(centroids), 1))
+    for c in range(len(centroids)):
+        members = codes[labels == c]
+        if len(members) > 1:
+            means[c], variances[c] = members.mean(axis=0), members.var(axis=0)
+    return means, variances
 
 
 class VaDEModel(nn.Module):
@@ -79,11 +95,13 @@ class VaDE(AutoencoderHead):
     method = "vade"
 
     def __init__(self, k: int, seed: int = 0, epochs: int = 10, lr: float = 1e-3, batch_size: int = 256,
-                 lr_decay: float = 0.9, n_init: int = 20, **ae_params: Any) -> None:
+                 lr_decay: float = 0.9, n_init: int = 20, prior_init: str = "gmm", **ae_params: Any) -> None:
         if int(epochs) < 1:
             raise ValueError(f"vade needs epochs >= 1, got {epochs}")
+        if prior_init not in PRIOR_INITS:
+            raise ValueError(f"prior_init={prior_init!r} is unknown; use one of {', '.join(PRIOR_INITS)}")
         super().__init__(k, seed, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                         lr_decay=float(lr_decay), n_init=int(n_init), **ae_params)
+                         lr_decay=float(lr_decay), n_init=int(n_init), prior_init=prior_init, **ae_params)
         self.model: VaDEModel | None = None
 
     def _new_model(self) -> VaDEModel:
@@ -103,19 +121,24 @@ class VaDE(AutoencoderHead):
         codes = apply_in_batches(ae.encoder, x).cpu().numpy().astype(np.float64)
         code_var = float(codes.var(axis=0).mean())
         centroids = kmeans_centroids(codes.astype(np.float32), self.k, n_init=self.params["n_init"], seed=self.seed)
-        gmm = GaussianMixture(self.k, covariance_type="diag", means_init=centroids, reg_covar=1e-6 * code_var,
-                              max_iter=100, random_state=self.seed).fit(codes)
+        if self.params["prior_init"] == "gmm":
+            gmm = GaussianMixture(self.k, covariance_type="diag", means_init=centroids, reg_covar=1e-6 * code_var,
+                                  max_iter=100, random_state=self.seed).fit(codes)
+            means, variances = gmm.means_, gmm.covariances_
+            self.info.update(gmm_converged=bool(gmm.converged_))
+        else:
+            means, variances = partition_moments(codes, centroids)
         m.var_floor.fill_(1e-4 * code_var)
-        m.mu_c.copy_(torch.from_numpy(gmm.means_).float())
-        # var_c = floor + exp(logvar_c) must equal the GMM's variance at the start.
-        component_var = np.maximum(gmm.covariances_ - 1e-4 * code_var, 1e-8 * code_var)
+        m.mu_c.copy_(torch.from_numpy(means).float())
+        # var_c = floor + exp(logvar_c) must equal the mixture's variance at the start.
+        component_var = np.maximum(variances - 1e-4 * code_var, 1e-8 * code_var)
         m.logvar_c.copy_(torch.from_numpy(np.log(component_var)).float())
         # q(z|x) starts narrow (a tenth of the mean cluster variance): the codes stay where k-means saw them.
         nn.init.zeros_(m.logvar_head.weight)
-        nn.init.constant_(m.logvar_head.bias, math.log(0.1 * float(gmm.covariances_.mean())))
+        nn.init.constant_(m.logvar_head.bias, math.log(0.1 * float(variances.mean())))
         mse = float(((apply_in_batches(ae, x) - x) ** 2).mean())
         m.noise_var.fill_(max(mse, 1e-6))
-        self.info.update(vade_noise_var=mse, gmm_converged=bool(gmm.converged_))
+        self.info.update(vade_noise_var=mse)
 
     def _fit(self, x_np: np.ndarray) -> None:
         p = self.params
