@@ -6,7 +6,8 @@ q(z|x) = N(mu~, diag sigma~^2); the loss is the negative ELBO of eq. 17 with one
         - sum_c gamma_c log(pi_c / gamma_c) - 1/2 sum_j (1 + log s~_j),        gamma_c = q(c | z)  (eq. 16)
 Initialisation: the encoder/decoder of a pretrained autoencoder, pi uniform, and mu_c, s_c either from a
 diagonal GMM fitted by EM on its codes, started at the k-means centroids (``prior_init="gmm"``, as the
-reference), or the means and variances of the k-means partition itself (``prior_init="kmeans"``, no EM).
+reference; the default), or the means and variances of the k-means partition itself (``prior_init="kmeans"``,
+no EM; no better on Fashion-MNIST over 8 seeds, BENCHMARKS.md §3).
 
 Fixes to the reference's known failure modes: pi = softmax(logits), so it can never go negative; gamma by
 log-sum-exp (no underflow to 0/0); variances are floor + exp(.) so none reaches 0; prediction is the argmax
