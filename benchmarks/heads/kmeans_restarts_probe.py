@@ -57,6 +57,9 @@ def summarise(logs: list[str]) -> None:
     print("|---|---|---|---|---|")
     for log in logs:
         rows = [json.loads(line) for line in Path(log).read_text().splitlines() if line.startswith("{")]
+        if not rows:
+            print(f"| {log}: no runs yet | | | | |")
+            continue
         rows.sort(key=lambda r: r["objective"])
         best = rows[0]
         near = [r for r in rows if r["objective"] <= best["objective"] * (1 + NEAR / 100)]

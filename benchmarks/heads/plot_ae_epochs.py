@@ -37,7 +37,7 @@ def main() -> None:
         ax.grid(alpha=0.3)
     mse_ax.set_yscale("log")
     acc_ax.axhline(0.606, color="grey", lw=0.8, ls=":", label="DEC-keras AE + K-Means, mean of 10 (300 ep.)")
-    acc_ax.legend(fontsize=8, loc="lower right")
+    acc_ax.legend(fontsize=8, loc="upper left")
     fig.suptitle("Fashion-MNIST 70k, raw pixels: k-means (n_init 20) on the 10-d codes while the autoencoder trains")
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
