@@ -251,6 +251,17 @@ def test_dec_reports_the_iterations_it_ran(train_blobs):
     assert (capped.info["dec_stopped"], capped.info["dec_iterations"]) == ("max_iter", 7)
 
 
+def test_dec_fixed_batch_order_recovers_blobs_and_unknown_orders_are_refused(train_blobs, tmp_path):
+    """DEC-keras's batch order (contiguous slices, never reshuffled) is a working alternative, not a typo trap."""
+    x, y = train_blobs
+    head = build_head("dec", K, seed=0, **{**SMALL["dec"], "batch_order": "fixed"})
+    assert cluster_accuracy(y, head.fit(x).predict(x)) >= 0.95
+    head.save(tmp_path / "dec")
+    assert load_head(tmp_path / "dec").params["batch_order"] == "fixed"
+    with pytest.raises(ValueError, match="batch_order='sorted'.*'shuffle'.*'fixed'"):
+        build_head("dec", K, batch_order="sorted")
+
+
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
     """A batch is anchors plus their neighbours, and W has an entry (i, j) only where j is among i's global
     nearest neighbours or i among j's: the global graph cut to the batch, symmetric, nothing invented."""

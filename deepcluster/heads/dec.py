@@ -8,6 +8,8 @@ P is recomputed over the *whole* dataset every ``update_interval`` iterations (D
 fixed in between; recomputing it per batch, as some ports do, chases a moving target. Training stops when
 fewer than ``tol`` (0.1 %) of the hard labels change between two refreshes, or after ``max_iter`` steps
 (20,000 as DEC-keras; on Fashion-MNIST the tolerance took 6,900-19,500 iterations, BENCHMARKS.md §3).
+Batches come from a fresh permutation each pass (``batch_order="shuffle"``) or, as DEC-keras does, from
+contiguous slices of the data in its stored order, the same every pass (``"fixed"``).
 """
 
 from __future__ import annotations
@@ -43,10 +45,13 @@ class DEC(AutoencoderHead):
 
     def __init__(self, k: int, seed: int = 0, alpha: float = 1.0, lr: float = 0.01, momentum: float = 0.9,
                  batch_size: int = 256, update_interval: int = 140, tol: float = 0.001, max_iter: int = 20000,
-                 n_init: int = 20, **ae_params: Any) -> None:
+                 n_init: int = 20, batch_order: str = "shuffle", **ae_params: Any) -> None:
+        if batch_order not in ("shuffle", "fixed"):
+            raise ValueError(f"batch_order={batch_order!r}: use 'shuffle' (a new permutation each pass) or "
+                             "'fixed' (contiguous slices in data order, as DEC-keras)")
         super().__init__(k, seed, alpha=float(alpha), lr=float(lr), momentum=float(momentum),
                          batch_size=int(batch_size), update_interval=int(update_interval), tol=float(tol),
-                         max_iter=int(max_iter), n_init=int(n_init), **ae_params)
+                         max_iter=int(max_iter), n_init=int(n_init), batch_order=batch_order, **ae_params)
         self.centres: nn.Parameter | None = None
 
     def _soft_assign_all(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,9 +69,14 @@ class DEC(AutoencoderHead):
         opt = torch.optim.SGD([*encoder.parameters(), self.centres], lr=p["lr"], momentum=p["momentum"])
         generator = torch.Generator().manual_seed(self.seed + 2)
 
+        def new_order() -> torch.Tensor:
+            if p["batch_order"] == "fixed":
+                return torch.arange(len(x))
+            return torch.randperm(len(x), generator=generator)
+
         previous = None
         target = None
-        order = torch.randperm(len(x), generator=generator)
+        order = new_order()
         cursor = 0
         delta = float("nan")
         step = 0
@@ -86,7 +96,7 @@ class DEC(AutoencoderHead):
                         break
                 previous = labels
             if cursor >= len(x):
-                order = torch.randperm(len(x), generator=generator)
+                order = new_order()
                 cursor = 0
             idx = order[cursor : cursor + p["batch_size"]].to(self.device)
             cursor += p["batch_size"]
