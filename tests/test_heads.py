@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from deepcluster.heads import HEADS, ClusteringFailed, build_head, check_features, load_head
 from deepcluster.heads.autoencoder import AutoencoderCollapsed, AutoencoderFailed, pretrained_autoencoder
 from deepcluster.heads.inputs import load_features_file
+from deepcluster.heads.kmeans import NEAR_TIE, kmeans_centroids, nearest_centroid, size_evenness
 from deepcluster.heads.spectralnet import global_knn_graph, graph_batch, knn_gaussian_affinity, orthonormaliser
 from deepcluster.heads.vade import VaDE, VaDEModel
 from deepcluster.metrics import cluster_accuracy
@@ -260,6 +261,40 @@ def test_dec_fixed_batch_order_recovers_blobs_and_unknown_orders_are_refused(tra
     assert load_head(tmp_path / "dec").params["batch_order"] == "fixed"
     with pytest.raises(ValueError, match="batch_order='sorted'.*'shuffle'.*'fixed'"):
         build_head("dec", K, batch_order="sorted")
+
+
+def test_even_pick_keeps_the_most_even_of_the_near_tied_restarts():
+    """pick="even" returns one of its own restarts: within NEAR_TIE of the lowest objective, and no restart
+    that close has more even sizes. Uniform 2-d data has many near-tied k-means optima, so the rule is exercised."""
+    x = np.random.default_rng(1).uniform(size=(3000, 2)).astype(np.float32)
+    k, n_init, seed = 5, 12, 3
+
+    def objective(c):
+        return float(((x - c[nearest_centroid(x, c)]) ** 2).sum())
+
+    restarts = [kmeans_centroids(x, k, n_init=1, seed=seed * n_init + r) for r in range(n_init)]
+    picked = kmeans_centroids(x, k, n_init=n_init, seed=seed, pick="even")
+    assert any(np.array_equal(picked, c) for c in restarts)
+    lowest = min(objective(c) for c in restarts)
+    ties = [c for c in restarts if objective(c) <= lowest * (1 + NEAR_TIE)]
+    evenness = [size_evenness(nearest_centroid(x, c), k) for c in ties]
+    assert objective(picked) <= lowest * (1 + NEAR_TIE) * (1 + 1e-6)
+    assert size_evenness(nearest_centroid(x, picked), k) == pytest.approx(max(evenness))
+    lowest_restart = min(restarts, key=objective)
+    assert size_evenness(nearest_centroid(x, picked), k) > size_evenness(nearest_centroid(x, lowest_restart), k)
+    assert objective(picked) > lowest  # here the most even tie is not the lowest: the rule, not a coincidence
+
+
+@pytest.mark.parametrize("method", ["ae_kmeans", "dec", "vade"])
+def test_kmeans_pick_is_checked_before_any_work(method):
+    with pytest.raises(ValueError, match="pick='balanced' is unknown.*'lowest'.*'even'"):
+        build_head(method, K, kmeans_pick="balanced")
+
+
+def test_ae_kmeans_with_even_pick_recovers_blobs(train_blobs):
+    x, y = train_blobs
+    head = build_head("ae_kmeans", K, seed=0, kmeans_pick="even", **SMALL["ae_kmeans"]).fit(x)
+    assert cluster_accuracy(y, head.predict(x)) >= 0.95
 
 
 def test_graph_batch_holds_exactly_the_global_edges_among_its_members():

@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> None:
             km.train(codes)
             objective, assigned = float(km.obj[-1]), nearest_centroid(codes, km.centroids)
         scores = score_clustering(labels, assigned)
+        sizes = sorted(np.bincount(assigned, minlength=10).tolist(), reverse=True)
         print(json.dumps({"seed": args.seed, "ae_epochs": args.ae_epochs, "init": args.init, "start": start,
-                          "objective": objective, **{k: round(v, 4) for k, v in scores.items()}}), flush=True)
+                          "objective": objective, **{k: round(v, 4) for k, v in scores.items()},
+                          "sizes": sizes}), flush=True)
 
 
 def summarise(logs: list[str]) -> None:
@@ -67,7 +69,7 @@ def summarise(logs: list[str]) -> None:
     for log in logs:
         rows = [json.loads(line) for line in Path(log).read_text().splitlines() if line.startswith("{")]
         if not rows:
-            print(f"| {log}: no runs yet | | | | |")
+            print(f"| {log}: no runs yet |" + " |" * 6)
             continue
         groups = [rows[i : i + GROUP] for i in range(0, len(rows) - GROUP + 1, GROUP)]  # in start order
         group_acc = [min(g, key=lambda r: r["objective"])["acc"] for g in groups]

@@ -2,7 +2,8 @@
 
 ``AutoencoderHead`` holds the autoencoder hyperparameters and gets a pretrained autoencoder (from the
 cache folder when one is set, see ``autoencoder.pretrained_autoencoder``). ``AEKMeans`` is the
-'AE + K-Means' baseline: k-means (n_init 20, as DEC) on the 10-d codes.
+'AE + K-Means' baseline: k-means (n_init 20, as DEC) on the 10-d codes; ``kmeans_pick`` chooses among the
+restarts (``kmeans.kmeans_centroids``), as in DEC and VaDE.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 
 from .autoencoder import INITS, OPTIMIZERS, PRECISIONS, Autoencoder, apply_in_batches, pretrained_autoencoder
 from .base import ClusteringHead
-from .kmeans import kmeans_centroids, nearest_centroid
+from .kmeans import check_pick, kmeans_centroids, nearest_centroid
 
 # Chosen for Fashion-MNIST 70k on a small CPU: BENCHMARKS.md §3 gives what they score and cost.
 AE_DEFAULTS: dict[str, Any] = {"ae_hidden": [500, 500, 2000], "code_dim": 10, "ae_epochs": 20, "ae_lr": 1e-3,
@@ -88,8 +89,8 @@ class AEKMeans(AutoencoderHead):
 
     method = "ae_kmeans"
 
-    def __init__(self, k: int, seed: int = 0, n_init: int = 20, **params: Any) -> None:
-        super().__init__(k, seed, n_init=int(n_init), **params)
+    def __init__(self, k: int, seed: int = 0, n_init: int = 20, kmeans_pick: str = "lowest", **params: Any) -> None:
+        super().__init__(k, seed, n_init=int(n_init), kmeans_pick=check_pick(kmeans_pick), **params)
         self.centroids: np.ndarray | None = None
 
     def encode(self, features: np.ndarray) -> np.ndarray:
@@ -98,7 +99,8 @@ class AEKMeans(AutoencoderHead):
 
     def _fit(self, x: np.ndarray) -> None:
         self.ae = self._pretrain_autoencoder(x)
-        self.centroids = kmeans_centroids(self.encode(x), self.k, n_init=self.params["n_init"], seed=self.seed)
+        self.centroids = kmeans_centroids(self.encode(x), self.k, n_init=self.params["n_init"], seed=self.seed,
+                                          pick=self.params["kmeans_pick"])
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         return nearest_centroid(self.encode(x), self.centroids)

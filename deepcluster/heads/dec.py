@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .ae_kmeans import AutoencoderHead
 from .autoencoder import apply_in_batches
 from .base import check_finite
-from .kmeans import kmeans_centroids
+from .kmeans import check_pick, kmeans_centroids
 
 
 def student_t_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -45,13 +45,15 @@ class DEC(AutoencoderHead):
 
     def __init__(self, k: int, seed: int = 0, alpha: float = 1.0, lr: float = 0.01, momentum: float = 0.9,
                  batch_size: int = 256, update_interval: int = 140, tol: float = 0.001, max_iter: int = 20000,
-                 n_init: int = 20, batch_order: str = "shuffle", **ae_params: Any) -> None:
+                 n_init: int = 20, kmeans_pick: str = "lowest", batch_order: str = "shuffle",
+                 **ae_params: Any) -> None:
         if batch_order not in ("shuffle", "fixed"):
             raise ValueError(f"batch_order={batch_order!r}: use 'shuffle' (a new permutation each pass) or "
                              "'fixed' (contiguous slices in data order, as DEC-keras)")
         super().__init__(k, seed, alpha=float(alpha), lr=float(lr), momentum=float(momentum),
                          batch_size=int(batch_size), update_interval=int(update_interval), tol=float(tol),
-                         max_iter=int(max_iter), n_init=int(n_init), batch_order=batch_order, **ae_params)
+                         max_iter=int(max_iter), n_init=int(n_init), kmeans_pick=check_pick(kmeans_pick),
+                         batch_order=batch_order, **ae_params)
         self.centres: nn.Parameter | None = None
 
     def _soft_assign_all(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +66,7 @@ class DEC(AutoencoderHead):
         encoder = self.ae.encoder
         x = self._tensor(x_np)
         codes = apply_in_batches(encoder, x).cpu().numpy()
-        init = kmeans_centroids(codes, self.k, n_init=p["n_init"], seed=self.seed)
+        init = kmeans_centroids(codes, self.k, n_init=p["n_init"], seed=self.seed, pick=p["kmeans_pick"])
         self.centres = nn.Parameter(torch.from_numpy(init).to(self.device))
         opt = torch.optim.SGD([*encoder.parameters(), self.centres], lr=p["lr"], momentum=p["momentum"])
         generator = torch.Generator().manual_seed(self.seed + 2)

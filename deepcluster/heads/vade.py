@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .ae_kmeans import AutoencoderHead
 from .autoencoder import Autoencoder, apply_in_batches
 from .base import check_finite
-from .kmeans import kmeans_centroids, nearest_centroid
+from .kmeans import check_pick, kmeans_centroids, nearest_centroid
 
 PRIOR_INITS = ("gmm", "kmeans")
 
@@ -96,13 +96,15 @@ class VaDE(AutoencoderHead):
     method = "vade"
 
     def __init__(self, k: int, seed: int = 0, epochs: int = 10, lr: float = 1e-3, batch_size: int = 256,
-                 lr_decay: float = 0.9, n_init: int = 20, prior_init: str = "gmm", **ae_params: Any) -> None:
+                 lr_decay: float = 0.9, n_init: int = 20, kmeans_pick: str = "lowest", prior_init: str = "gmm",
+                 **ae_params: Any) -> None:
         if int(epochs) < 1:
             raise ValueError(f"vade needs epochs >= 1, got {epochs}")
         if prior_init not in PRIOR_INITS:
             raise ValueError(f"prior_init={prior_init!r} is unknown; use one of {', '.join(PRIOR_INITS)}")
         super().__init__(k, seed, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                         lr_decay=float(lr_decay), n_init=int(n_init), prior_init=prior_init, **ae_params)
+                         lr_decay=float(lr_decay), n_init=int(n_init), kmeans_pick=check_pick(kmeans_pick),
+                         prior_init=prior_init, **ae_params)
         self.model: VaDEModel | None = None
 
     def _new_model(self) -> VaDEModel:
@@ -121,7 +123,8 @@ class VaDE(AutoencoderHead):
         m.decoder.load_state_dict(ae.decoder.state_dict())
         codes = apply_in_batches(ae.encoder, x).cpu().numpy().astype(np.float64)
         code_var = float(codes.var(axis=0).mean())
-        centroids = kmeans_centroids(codes.astype(np.float32), self.k, n_init=self.params["n_init"], seed=self.seed)
+        centroids = kmeans_centroids(codes.astype(np.float32), self.k, n_init=self.params["n_init"], seed=self.seed,
+                                     pick=self.params["kmeans_pick"])
         if self.params["prior_init"] == "gmm":
             gmm = GaussianMixture(self.k, covariance_type="diag", means_init=centroids, reg_covar=1e-6 * code_var,
                                   max_iter=100, random_state=self.seed).fit(codes)
