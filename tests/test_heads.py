@@ -58,6 +58,7 @@ def fitted(train_blobs, tmp_path_factory):
     return heads
 
 
+# ---- every head -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", sorted(HEADS))
 def test_recovers_separated_clusters(method, fitted, train_blobs):
     x, y = train_blobs
@@ -79,6 +80,15 @@ def test_save_load_round_trip(method, fitted, tmp_path):
     np.testing.assert_array_equal(restored.predict(x), fitted[method].predict(x))
 
 
+@pytest.mark.parametrize("method", ["dec", "vade", "spectralnet"])
+def test_same_seed_same_result(method, fitted, train_blobs, tmp_path):
+    """A second fit with the same seed (autoencoder trained afresh, no cache) gives the same labels."""
+    x, _ = train_blobs
+    again = build_head(method, K, seed=0, **SMALL[method]).fit(x)
+    np.testing.assert_array_equal(again.predict(x), fitted[method].predict(x))
+
+
+# ---- spectral heads: graphs, orthonormalisation, assignment -----------------------------------------
 def test_spectralnet_paper_alternation_also_runs(train_blobs):
     x, y = train_blobs
     head = build_head("spectralnet", K, seed=0, **SMALL["spectralnet"], ortho_grad=False).fit(x)
@@ -107,6 +117,46 @@ def test_spectralnet_balanced_assignment_fits_predicts_and_round_trips(train_blo
     np.testing.assert_array_equal(load_head(tmp_path / "b").predict(x_new), head.predict(x_new))
     with pytest.raises(ValueError, match="assign='sinkhorn' is unknown; use one of kmeans, balanced"):
         build_head("spectralnet", K, assign="sinkhorn")
+
+
+def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
+    """A batch is anchors plus their neighbours, and W has an entry (i, j) only where j is among i's global
+    nearest neighbours or i among j's: the global graph cut to the batch, symmetric, nothing invented."""
+    x, _ = blobs(60, seed=2)
+    h = torch.from_numpy(x)
+    neighbours, weights = global_knn_graph(h, n_neighbors=5, scale_neighbor=2)
+    brute = torch.cdist(h, h).fill_diagonal_(float("inf")).topk(5, largest=False).indices
+    assert torch.equal(neighbours.sort(dim=1).values, brute.sort(dim=1).values)
+    members, w = graph_batch(neighbours, weights, size=48, generator=torch.Generator().manual_seed(0))
+    assert len(members) == len(set(members.tolist())) and torch.allclose(w, w.T)
+    edges = {(int(a), int(b)) for a in range(len(x)) for b in neighbours[a]}
+    for i, a in enumerate(members.tolist()):
+        for j, b in enumerate(members.tolist()):
+            assert (w[i, j] > 0) == ((a, b) in edges or (b, a) in edges)
+    anchors_neighbours_in = sum(int(w[i].gt(0).sum()) >= 5 for i in range(len(members)))
+    assert anchors_neighbours_in >= 48 // 6  # every anchor keeps all 5 of its neighbours
+
+
+def test_orthonormaliser_full_rank_and_rank_deficient():
+    y = torch.randn(256, 5, generator=torch.Generator().manual_seed(0))
+    a, how = orthonormaliser(y)
+    assert how == "cholesky"
+    torch.testing.assert_close((y @ a).T @ (y @ a) / 256, torch.eye(5), atol=1e-4, rtol=0)
+    collapsed = torch.cat([y[:, :2], y[:, :2], torch.zeros(256, 1)], dim=1)  # rank 2 of 5
+    a, how = orthonormaliser(collapsed)
+    out = collapsed @ a
+    assert how in ("jitter", "eigh") and torch.isfinite(out).all()
+    with pytest.raises(FloatingPointError, match="not finite"):
+        orthonormaliser(torch.full((8, 3), float("nan")))
+
+
+def test_affinity_is_symmetric_sparse_and_scaled():
+    h = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+    w = knn_gaussian_affinity(h, n_neighbors=5, scale_neighbor=2)
+    torch.testing.assert_close(w, w.T)
+    assert (w.diagonal() == 0).all() and ((w > 0).sum(1) >= 5).all() and ((w > 0).sum(1) < 20).all()
+    w_scaled = knn_gaussian_affinity(h * 100, n_neighbors=5, scale_neighbor=2)
+    torch.testing.assert_close(w, w_scaled)  # the scale comes from the neighbour distances
 
 
 def test_spectral_separates_rings_that_kmeans_cannot_and_embeds_new_points():
@@ -140,6 +190,7 @@ def test_spectral_places_far_new_points_and_names_an_isolated_training_point():
         build_head("spectral", 2, seed=0, n_neighbors=8).fit(np.vstack([x, far[:1]]))
 
 
+# ---- the shared autoencoder: init, optimisers, precision, failures, cache ---------------------------
 def test_autoencoder_fan_in_init_is_bounded_and_a_bad_init_is_refused_before_any_work():
     from deepcluster.heads.autoencoder import Autoencoder
 
@@ -246,6 +297,20 @@ def test_a_diverged_autoencoder_fails_its_seed_and_is_not_cached(tmp_path):
     assert issubclass(AutoencoderFailed, ClusteringFailed) and not list(tmp_path.glob("ae-*"))
 
 
+def test_autoencoder_cache_is_keyed_by_data_and_settings(tmp_path):
+    x, _ = blobs(20, seed=1)
+    settings = {"hidden": [16], "code_dim": 2, "epochs": 20, "lr": 1e-2, "batch_size": 8}
+    _, first = pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    _, again = pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    assert not first["ae_cached"] and again["ae_cached"] and again["ae_file"] == first["ae_file"]
+    _, other = pretrained_autoencoder(x, {**settings, "epochs": 21}, seed=0, device=torch.device("cpu"),
+                                      cache_dir=tmp_path)
+    _, shifted = pretrained_autoencoder(x + 1, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
+    assert not other["ae_cached"] and not shifted["ae_cached"]
+    assert len(list(tmp_path.glob("ae-*.safetensors"))) == 3
+
+
+# ---- DEC and the k-means pick -----------------------------------------------------------------------
 def test_dec_reports_the_iterations_it_ran(train_blobs):
     x, _ = train_blobs
     capped = build_head("dec", K, seed=0, **{**SMALL["dec"], "max_iter": 7, "tol": 0.0}).fit(x)
@@ -297,101 +362,7 @@ def test_ae_kmeans_with_even_pick_recovers_blobs(train_blobs):
     assert cluster_accuracy(y, head.predict(x)) >= 0.95
 
 
-def test_graph_batch_holds_exactly_the_global_edges_among_its_members():
-    """A batch is anchors plus their neighbours, and W has an entry (i, j) only where j is among i's global
-    nearest neighbours or i among j's: the global graph cut to the batch, symmetric, nothing invented."""
-    x, _ = blobs(60, seed=2)
-    h = torch.from_numpy(x)
-    neighbours, weights = global_knn_graph(h, n_neighbors=5, scale_neighbor=2)
-    brute = torch.cdist(h, h).fill_diagonal_(float("inf")).topk(5, largest=False).indices
-    assert torch.equal(neighbours.sort(dim=1).values, brute.sort(dim=1).values)
-    members, w = graph_batch(neighbours, weights, size=48, generator=torch.Generator().manual_seed(0))
-    assert len(members) == len(set(members.tolist())) and torch.allclose(w, w.T)
-    edges = {(int(a), int(b)) for a in range(len(x)) for b in neighbours[a]}
-    for i, a in enumerate(members.tolist()):
-        for j, b in enumerate(members.tolist()):
-            assert (w[i, j] > 0) == ((a, b) in edges or (b, a) in edges)
-    anchors_neighbours_in = sum(int(w[i].gt(0).sum()) >= 5 for i in range(len(members)))
-    assert anchors_neighbours_in >= 48 // 6  # every anchor keeps all 5 of its neighbours
-
-
-@pytest.mark.parametrize("method", ["dec", "vade", "spectralnet"])
-def test_same_seed_same_result(method, fitted, train_blobs, tmp_path):
-    """A second fit with the same seed (autoencoder trained afresh, no cache) gives the same labels."""
-    x, _ = train_blobs
-    again = build_head(method, K, seed=0, **SMALL[method]).fit(x)
-    np.testing.assert_array_equal(again.predict(x), fitted[method].predict(x))
-
-
-def test_autoencoder_cache_is_keyed_by_data_and_settings(tmp_path):
-    x, _ = blobs(20, seed=1)
-    settings = {"hidden": [16], "code_dim": 2, "epochs": 20, "lr": 1e-2, "batch_size": 8}
-    _, first = pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
-    _, again = pretrained_autoencoder(x, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
-    assert not first["ae_cached"] and again["ae_cached"] and again["ae_file"] == first["ae_file"]
-    _, other = pretrained_autoencoder(x, {**settings, "epochs": 21}, seed=0, device=torch.device("cpu"),
-                                      cache_dir=tmp_path)
-    _, shifted = pretrained_autoencoder(x + 1, settings, seed=0, device=torch.device("cpu"), cache_dir=tmp_path)
-    assert not other["ae_cached"] and not shifted["ae_cached"]
-    assert len(list(tmp_path.glob("ae-*.safetensors"))) == 3
-
-
-# ---- bad input -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_features_are_refused(bad):
-    x, _ = blobs(10, seed=0)
-    x[3, 2] = bad
-    with pytest.raises(ValueError, match="NaN or Inf in 1 of 40 rows"):
-        build_head("kmeans", K).fit(x)
-
-
-def test_k_larger_than_n_is_refused():
-    with pytest.raises(ValueError, match="k=50 is larger than the 40 samples"):
-        build_head("dec", 50).fit(blobs(10, seed=0)[0])
-
-
-def test_shape_errors():
-    with pytest.raises(ValueError, match="2-D"):
-        check_features(np.zeros(5))
-    head = build_head("kmeans", K).fit(blobs(10, seed=0)[0])
-    with pytest.raises(ValueError, match="3 dims but the head was fitted on 20"):
-        head.predict(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="unknown clustering method"):
-        build_head("gmm", K)
-
-
-def test_features_file_length_mismatch(tmp_path):
-    path = tmp_path / "feats.npz"
-    np.savez(path, features=np.zeros((10, 3), np.float32), labels=np.zeros(9, np.int64))
-    with pytest.raises(ValueError, match="'features' has 10 rows but 'labels' has 9"):
-        load_features_file(path)
-    np.savez(path, features=np.full((4, 3), np.nan, np.float32))
-    with pytest.raises(ValueError, match="NaN or Inf"):
-        load_features_file(path)
-
-
-def test_orthonormaliser_full_rank_and_rank_deficient():
-    y = torch.randn(256, 5, generator=torch.Generator().manual_seed(0))
-    a, how = orthonormaliser(y)
-    assert how == "cholesky"
-    torch.testing.assert_close((y @ a).T @ (y @ a) / 256, torch.eye(5), atol=1e-4, rtol=0)
-    collapsed = torch.cat([y[:, :2], y[:, :2], torch.zeros(256, 1)], dim=1)  # rank 2 of 5
-    a, how = orthonormaliser(collapsed)
-    out = collapsed @ a
-    assert how in ("jitter", "eigh") and torch.isfinite(out).all()
-    with pytest.raises(FloatingPointError, match="not finite"):
-        orthonormaliser(torch.full((8, 3), float("nan")))
-
-
-def test_affinity_is_symmetric_sparse_and_scaled():
-    h = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
-    w = knn_gaussian_affinity(h, n_neighbors=5, scale_neighbor=2)
-    torch.testing.assert_close(w, w.T)
-    assert (w.diagonal() == 0).all() and ((w > 0).sum(1) >= 5).all() and ((w > 0).sum(1) < 20).all()
-    w_scaled = knn_gaussian_affinity(h * 100, n_neighbors=5, scale_neighbor=2)
-    torch.testing.assert_close(w, w_scaled)  # the scale comes from the neighbour distances
-
-
+# ---- VaDE -------------------------------------------------------------------------------------------
 def test_vade_responsibilities_survive_far_points():
     """log-sum-exp: a code far from every component still gets a proper distribution, not 0/0."""
     m = VaDEModel(input_dim=6, hidden=[8], code_dim=2, k=3)
@@ -401,24 +372,6 @@ def test_vade_responsibilities_survive_far_points():
     with torch.no_grad():
         m.pi_logits.copy_(torch.tensor([-50.0, 0.0, 80.0]))
     assert torch.isfinite(m.loss(torch.randn(5, 6))).all()
-
-
-# ---- a small real subset -----------------------------------------------------------------------------
-@pytest.mark.skipif(not FMNIST.is_dir(), reason="Fashion-MNIST is not installed")
-def test_real_fashion_mnist_subset(tmp_path):
-    from deepcluster.heads.inputs import load_inputs
-
-    x, y, _ = load_inputs("fashion_mnist", None, None, None, limit=1000)
-    assert x.shape == (1000, 784) and 0.0 <= x.min() and x.max() <= 1.0
-    real = {"ae_epochs": 8, "ae_hidden": [256, 64]}
-    params = {"kmeans": {}, "ae_kmeans": real, "dec": {**real, "max_iter": 150}, "vade": {**real, "epochs": 3},
-              "spectralnet": {**real, "iters": 100, "batch_size": 500, "hidden": [128, 64]},
-              "spectral": {"assign": "balanced"}}
-    for method, p in params.items():
-        head = build_head(method, 10, seed=0, **p)
-        head.ae_cache = tmp_path
-        acc = cluster_accuracy(y, head.fit(x).predict(x))
-        assert acc > 0.35, f"{method} reached only ACC {acc:.3f} on 1,000 Fashion-MNIST images"
 
 
 def test_vade_first_epochs_of_a_longer_run_are_the_shorter_run(train_blobs, tmp_path):
@@ -463,3 +416,55 @@ def test_vade_kmeans_prior_starts_from_the_partition_moments(train_blobs, tmp_pa
     assert cluster_accuracy(y, head.predict(x)) >= 0.95
     with pytest.raises(ValueError, match="prior_init='em' is unknown; use one of gmm, kmeans"):
         VaDE(K, prior_init="em")
+
+
+# ---- bad input --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features_are_refused(bad):
+    x, _ = blobs(10, seed=0)
+    x[3, 2] = bad
+    with pytest.raises(ValueError, match="NaN or Inf in 1 of 40 rows"):
+        build_head("kmeans", K).fit(x)
+
+
+def test_k_larger_than_n_is_refused():
+    with pytest.raises(ValueError, match="k=50 is larger than the 40 samples"):
+        build_head("dec", 50).fit(blobs(10, seed=0)[0])
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="2-D"):
+        check_features(np.zeros(5))
+    head = build_head("kmeans", K).fit(blobs(10, seed=0)[0])
+    with pytest.raises(ValueError, match="3 dims but the head was fitted on 20"):
+        head.predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="unknown clustering method"):
+        build_head("gmm", K)
+
+
+def test_features_file_length_mismatch(tmp_path):
+    path = tmp_path / "feats.npz"
+    np.savez(path, features=np.zeros((10, 3), np.float32), labels=np.zeros(9, np.int64))
+    with pytest.raises(ValueError, match="'features' has 10 rows but 'labels' has 9"):
+        load_features_file(path)
+    np.savez(path, features=np.full((4, 3), np.nan, np.float32))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        load_features_file(path)
+
+
+# ---- a small real subset ----------------------------------------------------------------------------
+@pytest.mark.skipif(not FMNIST.is_dir(), reason="Fashion-MNIST is not installed")
+def test_real_fashion_mnist_subset(tmp_path):
+    from deepcluster.heads.inputs import load_inputs
+
+    x, y, _ = load_inputs("fashion_mnist", None, None, None, limit=1000)
+    assert x.shape == (1000, 784) and 0.0 <= x.min() and x.max() <= 1.0
+    real = {"ae_epochs": 8, "ae_hidden": [256, 64]}
+    params = {"kmeans": {}, "ae_kmeans": real, "dec": {**real, "max_iter": 150}, "vade": {**real, "epochs": 3},
+              "spectralnet": {**real, "iters": 100, "batch_size": 500, "hidden": [128, 64]},
+              "spectral": {"assign": "balanced"}}
+    for method, p in params.items():
+        head = build_head(method, 10, seed=0, **p)
+        head.ae_cache = tmp_path
+        acc = cluster_accuracy(y, head.fit(x).predict(x))
+        assert acc > 0.35, f"{method} reached only ACC {acc:.3f} on 1,000 Fashion-MNIST images"
