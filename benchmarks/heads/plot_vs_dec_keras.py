@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 from pathlib import Path
+from statistics import median
 
 import matplotlib
 from scipy.stats import mannwhitneyu
@@ -44,12 +45,6 @@ def our_runs(folder: Path) -> dict[str, list[dict[str, float]]]:
             raise SystemExit(f"{file} is missing: pass a folder written by run_heads.py --export")
         runs[head] = [{"acc": r["acc"], "nmi": r["nmi"]} for r in json.loads(file.read_text())["runs"]]
     return runs
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def main() -> None:
