@@ -143,9 +143,14 @@ def test_orthonormaliser_full_rank_and_rank_deficient():
     assert how == "cholesky"
     torch.testing.assert_close((y @ a).T @ (y @ a) / 256, torch.eye(5), atol=1e-4, rtol=0)
     collapsed = torch.cat([y[:, :2], y[:, :2], torch.zeros(256, 1)], dim=1)  # rank 2 of 5
-    a, how = orthonormaliser(collapsed)
-    out = collapsed @ a
-    assert how in ("jitter", "eigh") and torch.isfinite(out).all()
+    for rank_deficient in (collapsed, torch.zeros(256, 5), torch.ones(256, 5), y[:3]):  # y[:3]: K > batch size
+        a, how = orthonormaliser(rank_deficient)
+        assert how == "jitter" and torch.isfinite(rank_deficient @ a).all()
+    # The two directions the collapsed batch spans come out orthonormal, the three it lacks stay empty.
+    out = collapsed @ orthonormaliser(collapsed)[0]
+    spectrum = torch.linalg.eigvalsh(out.double().T @ out.double() / 256)
+    torch.testing.assert_close(spectrum, torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0], dtype=torch.float64),
+                               atol=1e-3, rtol=0)
     with pytest.raises(FloatingPointError, match="not finite"):
         orthonormaliser(torch.full((8, 3), float("nan")))
 

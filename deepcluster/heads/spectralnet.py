@@ -23,7 +23,8 @@ graph of all points once (faiss) and trains on batches of random anchors plus th
 graph's edges among the batch: the loss then sees the data's true neighbourhoods (BENCHMARKS.md §5).
 
 Cholesky fails on rank-deficient batches (collapsed outputs, K larger than the batch's rank); we then retry
-with growing jitter and finally use an eigenvalue-floored inverse square root, which always exists.
+with growing jitter on the float64 Gram matrix. The largest, 1e-6 of its mean diagonal, is far above float64
+rounding, so every finite batch (all-zero and constant ones included) gets a finite matrix.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from .spectral import exact_neighbours, gaussian_sigma2
 
 
 def orthonormaliser(y: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """Matrix A (K, K) with (1/m) (yA)^T (yA) = I, and how it was obtained ('cholesky', 'jitter', 'eigh')."""
+    """Matrix A (K, K) with (1/m) (yA)^T (yA) = I, and how it was obtained ('cholesky', or 'jitter' when the
+    batch was rank-deficient)."""
     check_finite("SpectralNet output", y, "lower lr (the network diverged)")
     m, k = y.shape
     gram = y.double().T @ y.double()
@@ -57,10 +59,10 @@ def orthonormaliser(y: torch.Tensor) -> tuple[torch.Tensor, str]:
             a = math.sqrt(m) * inv_l.T
             if torch.isfinite(a).all():
                 return a.to(y.dtype), "cholesky" if attempt == 0 else "jitter"
-    # Rank-deficient batch: symmetric inverse square root with the small eigenvalues floored.
-    evals, evecs = torch.linalg.eigh(gram)
-    inv_sqrt = evals.clamp_min(1e-6 * scale).rsqrt()
-    return (math.sqrt(m) * (evecs * inv_sqrt) @ evecs.T).to(y.dtype), "eigh"
+    raise torch.linalg.LinAlgError(
+        f"SpectralNet: the {k}x{k} Gram matrix of a batch of {m} outputs is not positive definite even with "
+        f"jitter 1e-6 x its mean diagonal ({scale:.3g}); report this with the batch, it should not happen "
+        "for finite outputs")
 
 
 def knn_gaussian_affinity(h: torch.Tensor, n_neighbors: int, scale_neighbor: int) -> torch.Tensor:
