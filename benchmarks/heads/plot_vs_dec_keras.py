@@ -1,8 +1,9 @@
 """Our AE + K-Means and DEC runs against DEC-keras's 10 published trials, run by run (ACC against NMI).
 
 A mean hides what matters here: ACC is bimodal across seeds (near-tied k-means partitions, BENCHMARKS.md §3)
-while NMI is not. So this plots every run, and prints per head and recipe the medians and a two-sided
-Mann-Whitney U test against DEC-keras's trials (rank based: no normality assumed with 4 to 10 runs a side).
+while NMI is not. So this plots every run, and prints per head and recipe the medians, ACC's mean±std
+(over runs, ddof 0) and a two-sided Mann-Whitney U test against DEC-keras's trials (rank based: no normality
+assumed with 4 to 10 runs a side).
 
   python benchmarks/heads/plot_vs_dec_keras.py --out vs_dec_keras.png \
       "SGD 100 bf16 (CPU)=benchmarks/results/heads/cpu_sgd100_bf16" \
@@ -15,7 +16,7 @@ import argparse
 import csv
 import json
 from pathlib import Path
-from statistics import median
+from statistics import mean, median, pstdev
 
 import matplotlib
 from scipy.stats import mannwhitneyu
@@ -61,8 +62,8 @@ def main() -> None:
     reference = recipes["DEC-keras, 10 trials (published)"]
 
     fig, axes = plt.subplots(1, len(HEADS), figsize=(12, 5), sharex=True, sharey=True)
-    print("| head | runs | ACC median | NMI median | Mann-Whitney p vs DEC-keras: ACC | NMI |")
-    print("|---|---|---|---|---|---|")
+    print("| head | runs | ACC median | ACC mean±std | NMI median | Mann-Whitney p vs DEC-keras: ACC | NMI |")
+    print("|---|---|---|---|---|---|---|")
     for ax, (head, title) in zip(axes, HEADS.items()):
         for (label, runs), marker in zip(recipes.items(), "*osd^v"):
             points = runs[head]
@@ -74,7 +75,8 @@ def main() -> None:
             else:
                 ref_acc, ref_nmi = [r["acc"] for r in reference[head]], [r["nmi"] for r in reference[head]]
                 tests = (f"{mannwhitneyu(acc, ref_acc).pvalue:.3f} | {mannwhitneyu(nmi, ref_nmi).pvalue:.3f}")
-            print(f"| {title}, {label} | {len(points)} | {median(acc):.3f} | {median(nmi):.3f} | {tests} |")
+            print(f"| {title}, {label} | {len(points)} | {median(acc):.3f} | {mean(acc):.3f}±{pstdev(acc):.3f} | "
+                  f"{median(nmi):.3f} | {tests} |")
         ax.set_title(f"{title}, one point per run")
         ax.set_xlabel("NMI")
         ax.grid(alpha=0.3)
