@@ -103,7 +103,7 @@ def main() -> None:
         f"{infer_flops / 1e6:.1f} to extract; total wall time {wall:.0f} s for {len(rows)} epochs",
         "",
         "| epoch | extract s | cluster s | train s | epoch s | train img/s | train GFLOP/s | % of matmul "
-        "| kmeans loss | NMI(t-1,t) | NMI labels | ACC (k clusters) | empty |",
+        "| kmeans loss | NMI(t-1,t) | NMI labels | purity (k clusters) | empty |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -113,7 +113,7 @@ def main() -> None:
         lines.append(
             f"| {r['epoch']} | {r['time_extract_s']:.1f} | {r['time_cluster_s']:.1f} | {r['time_train_s']:.1f} | "
             f"{epoch_s:.1f} | {r['train_images_per_s']:.0f} | {achieved / 1e9:.1f} | {100 * achieved / peak:.0f} % | "
-            f"{r['kmeans_loss']:.0f} | {nmi_prev} | {r['nmi_labels']:.3f} | {r['acc_labels']:.3f} | {r['n_empty']} |"
+            f"{r['kmeans_loss']:.0f} | {nmi_prev} | {r['nmi_labels']:.3f} | {r['purity_labels']:.3f} | {r['n_empty']} |"
         )
     epoch_times = [r["time_extract_s"] + r["time_cluster_s"] + r["time_train_s"] for r in rows]
     rates = [r["train_images_per_s"] * train_flops / peak for r in rows]

@@ -17,9 +17,11 @@ from typing import Any, Optional
 
 import yaml
 
+from .atomic import write_text_atomic
+
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "imagefolder", "webdataset")
 ARCHS = ("compact", "alexnet", "resnet18", "resnet50")
-SPLITS = ("all", "train", "test")
+SPLITS = ("all", "train", "test", "fit", "val")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 CLUSTER_MODES = ("gather", "distributed")
 FEATURE_DTYPES = ("float32", "float16")
@@ -34,7 +36,7 @@ class DataConfig:
     name: str = "fashion_mnist"  # one of DATASETS
     root: Optional[str] = None  # None: the Debian Fashion-MNIST files for fashion_mnist
     urls: Optional[str] = None  # webdataset: shard paths, brace patterns allowed (data/s-{000000..000099}.tar)
-    split: str = "all"  # all = train + test, as clustering papers use (70,000 for Fashion-MNIST)
+    split: str = "all"  # all = train + test (70,000 for Fashion-MNIST); fit / val = train less / only its last 10,000
     limit: Optional[int] = None  # keep only the first N samples (smoke runs)
     image_size: Optional[int] = None  # None: 28 (MNIST-like), 32 (CIFAR), 224 (image folders)
     crop_min_scale: Optional[float] = None  # crop area range [this, 1]; None: 0.08 (>=96 px), 0.3 (small)
@@ -75,6 +77,15 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """The k-NN monitor (deepcluster.evaluation.knn_monitor); labels only score, never steer."""
+
+    knn_every: int = 1  # k-NN top-1 every N epochs and at epoch 0 (the random-init baseline); 0 = off
+    knn_k: int = 20  # neighbours that vote (DINO: 20)
+    knn_temperature: float = 0.07  # vote weight exp(cosine / T) (DINO: 0.07)
+
+
+@dataclass
 class CheckpointConfig:
     keep: int = 3  # how many epoch checkpoints to keep
 
@@ -93,6 +104,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -263,6 +275,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.momentum={cfg.train.momentum} must be in [0, 1) (paper: 0.9)")
     if cfg.train.weight_decay < 0:
         raise ConfigError(f"train.weight_decay={cfg.train.weight_decay} must be >= 0 (paper: 1e-5)")
+    _positive("eval.knn_every", cfg.eval.knn_every, 0)
+    _positive("eval.knn_k", cfg.eval.knn_k)
+    if not cfg.eval.knn_temperature > 0:
+        raise ConfigError(f"eval.knn_temperature={cfg.eval.knn_temperature} must be > 0 (DINO: 0.07)")
     _positive("checkpoint.keep", cfg.checkpoint.keep)
     _positive("log.image_grid_clusters", cfg.log.image_grid_clusters, 0)
 
@@ -287,4 +303,4 @@ def check_against_data(cfg: Config, n_samples: int, feature_dim: int) -> None:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -11,15 +13,70 @@ from .models import DeepClusterNet
 from .runtime import Runtime, progress
 
 
-def _forward_batches(net: DeepClusterNet, batches, runtime: Runtime, source: ImageSource, total: int):
-    """Yield (features, indices) of each batch, in eval mode."""
+def _forward_batches(net, batches, runtime: Runtime, source: ImageSource, total: int | None, taps: bool):
+    """Yield ({output name: features}, indices) of each batch, in eval mode."""
     was_training = net.training
     net.eval()
     try:
         for images, idx in progress(batches, total=total, desc="extract"):
             with runtime.autocast():
-                feats = net.features(runtime.prepare(images, source.mean, source.std))
-            yield feats.to(runtime.feature_dtype).cpu(), idx  # float16 also halves the device-to-host copy
+                x = runtime.prepare(images, source.mean, source.std)
+                outputs = net.feature_taps(x) if taps else {FEATURES: net.features(x)}
+            # float16 also halves the device-to-host copy
+            yield {name: f.to(runtime.feature_dtype).cpu() for name, f in outputs.items()}, idx
+    finally:
+        net.train(was_training)
+
+
+FEATURES = "features"  # the one output of a plain extraction (``net.features``)
+
+
+@dataclass
+class LocalFeatures:
+    """One rank's share of an extraction: rows ``indices`` of the dataset, one array per output."""
+
+    outputs: dict[str, torch.Tensor]  # name -> (n_local, d) in runtime.feature_dtype
+    valid: torch.Tensor  # (n_local,) uint8, 0 for samples that could not be decoded
+    indices: torch.Tensor  # (n_local,) int64 dataset indices
+
+
+@torch.no_grad()
+def extract_local(net, source: ImageSource, runtime: Runtime, batch_size: int, workers: int,
+                  taps: bool = False) -> LocalFeatures:
+    """This rank's share of the features of every sample, with the deterministic eval transform.
+
+    Rank r extracts the contiguous block ``shard_bounds(N, r, W)`` of an indexed source, or the samples
+    of its own shards for a streaming one, so the shares are disjoint and cover the dataset. With
+    ``taps`` the outputs are ``net.feature_taps`` (backbone and clustered layer from one pass),
+    otherwise ``net.features`` under the name ``FEATURES``.
+    """
+    names = net.tap_names if taps else (FEATURES,)
+    dims = _output_dims(net, source, runtime, taps) if taps else {FEATURES: net.feature_dim}
+    if source.streaming:
+        parts = list(_forward_batches(net, source.local_batches(batch_size, workers), runtime, source, None, taps))
+        outputs = {name: torch.cat([f[name] for f, _ in parts]) if parts else
+                   torch.zeros(0, dims[name], dtype=runtime.feature_dtype) for name in names}
+        indices = torch.cat([i for _, i in parts]) if parts else torch.zeros(0, dtype=torch.int64)
+        valid = torch.ones(len(indices), dtype=torch.uint8)
+        return LocalFeatures(outputs, valid, indices)
+    lo, hi = dist.shard_bounds(len(source), dist.rank(), dist.world_size())
+    outputs = {name: torch.zeros(hi - lo, dims[name], dtype=runtime.feature_dtype) for name in names}
+    valid = torch.zeros(hi - lo, dtype=torch.uint8)
+    batches = source.batches(range(lo, hi), batch_size, train=False, seed=0, workers=workers)
+    for feats, idx in _forward_batches(net, batches, runtime, source, -(-(hi - lo) // batch_size), taps):
+        for name in names:
+            outputs[name][idx - lo] = feats[name]
+        valid[idx - lo] = 1
+    return LocalFeatures(outputs, valid, torch.arange(lo, hi))
+
+
+def _output_dims(net, source: ImageSource, runtime: Runtime, taps: bool) -> dict[str, int]:
+    """Width of each tap, from one blank image (cheap next to an extraction; no data needed)."""
+    was_training = net.training
+    net.eval()
+    try:
+        blank = torch.zeros(1, source.channels, source.image_size, source.image_size, device=runtime.device)
+        return {name: f.shape[1] for name, f in net.feature_taps(blank).items()}
     finally:
         net.train(was_training)
 
@@ -30,32 +87,15 @@ def extract_features(
 ):
     """Features of every sample with the deterministic eval transform, in eval mode.
 
-    Rank r extracts its share: the contiguous block ``shard_bounds(N, r, W)`` of an indexed source, or
-    the samples of its own shards for a streaming one, so the assembled array is index-aligned with
-    the dataset with no duplicates and no drops. Rank 0 receives the (N, d) features in
-    ``runtime.feature_dtype`` (float32, or float16 for half the host memory) and an (N,) bool mask
-    that is False for samples that could not be decoded; other ranks get (None, None).
-    With ``gather=False`` every rank returns only its own rows: (features, valid, dataset indices).
+    Rank 0 receives the (N, d) features in ``runtime.feature_dtype`` (float32, or float16 for half the
+    host memory), index-aligned with the dataset, and an (N,) bool mask that is False for samples that
+    could not be decoded; other ranks get (None, None). With ``gather=False`` every rank returns only
+    its own rows: (features, valid, dataset indices).
     """
-    n = len(source)
-    if source.streaming:
-        parts = list(_forward_batches(net, source.local_batches(batch_size, workers), runtime, source, None))
-        empty = torch.zeros(0, net.feature_dim, dtype=runtime.feature_dtype)
-        local = torch.cat([f for f, _ in parts]) if parts else empty
-        indices = torch.cat([i for _, i in parts]) if parts else torch.zeros(0, dtype=torch.int64)
-        valid = torch.ones(len(local), dtype=torch.uint8)
-    else:
-        lo, hi = dist.shard_bounds(n, dist.rank(), dist.world_size())
-        local = torch.zeros(hi - lo, net.feature_dim, dtype=runtime.feature_dtype)
-        valid = torch.zeros(hi - lo, dtype=torch.uint8)
-        batches = source.batches(range(lo, hi), batch_size, train=False, seed=0, workers=workers)
-        for feats, idx in _forward_batches(net, batches, runtime, source, -(-(hi - lo) // batch_size)):
-            local[idx - lo] = feats
-            valid[idx - lo] = 1
-        indices = torch.arange(lo, hi)
+    local = extract_local(net, source, runtime, batch_size, workers)
     if not gather:
-        return local.numpy(), valid.numpy().astype(bool), indices.numpy()
-    return assemble_on_main(local, valid, indices, n, runtime.device)
+        return local.outputs[FEATURES].numpy(), local.valid.numpy().astype(bool), local.indices.numpy()
+    return assemble_on_main(local.outputs[FEATURES], local.valid, local.indices, len(source), runtime.device)
 
 
 GATHER_CHUNK_BYTES = 64 << 20  # per rank and step: bounds what rank 0 (and its GPU under NCCL) holds in flight

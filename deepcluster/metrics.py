@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
 
 
 def _check(labels: np.ndarray, assignments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +34,14 @@ def cluster_accuracy(labels: np.ndarray, assignments: np.ndarray) -> float:
     np.add.at(table, (cluster_ids, label_ids), 1)
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / labels.size)
+
+
+def purity(labels: np.ndarray, assignments: np.ndarray) -> float:
+    """Many-to-one accuracy: every cluster predicts its majority class. Meaningful for k > #classes,
+    where one-to-one ACC cannot exceed #classes / k of the clusters."""
+    labels, assignments = _check(labels, assignments)
+    table = contingency_matrix(labels, assignments)
+    return float(table.max(axis=0).sum() / labels.size)
 
 
 def nmi(a: np.ndarray, b: np.ndarray) -> float:

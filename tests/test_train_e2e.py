@@ -13,7 +13,8 @@ from deepcluster.train.checkpoint import list_checkpoints, load_checkpoint
 
 SMALL = ["data.limit=1200", "cluster.k=20", "cluster.pca_dim=32", "train.batch_size=128", "model.width=16",
          "model.mlp_dim=64"]
-REQUIRED = {"epoch", "kmeans_loss", "train_loss", "nmi_prev", "nmi_labels", "acc_labels", "ari_labels", "n_empty",
+REQUIRED = {"epoch", "kmeans_loss", "train_loss", "nmi_prev", "nmi_labels", "purity_labels", "ari_labels", "n_empty",
+            "knn_top1_backbone", "knn_top1_clustered", "time_knn_s",
             "cluster_size_min", "cluster_size_max", "time_extract_s", "time_cluster_s", "time_train_s"}
 
 
@@ -44,7 +45,8 @@ def test_two_epochs_on_fashion_mnist_through_torchrun(tmp_path, fashion_mnist_ro
     scores = json.loads((run_dir / "eval.json").read_text())
     assert scores["random_init"]["epochs_trained"] == 0 and scores["final"]["epochs_trained"] == 2
     assert 0.1 < scores["final"]["acc"] <= 1.0
-    assert "features scored by k-means" in proc.stdout
+    assert all(0.0 < scores[name]["knn_top1_backbone"] <= 1.0 for name in ("random_init", "final"))
+    assert "did pretraining help?" in proc.stdout and "verdict: after 2 epochs the network is" in proc.stdout
 
 
 @pytest.mark.slow
@@ -65,6 +67,8 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path, fashion_mnist_root):
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert torch.equal(a["assignments"], b["assignments"])
     assert [r["epoch"] for r in read_metrics(resumed)] == [0, 1, 2]
+    knn = ("knn_top1_backbone", "knn_top1_clustered")
+    assert [[r[k] for k in knn] for r in read_metrics(resumed)] == [[r[k] for k in knn] for r in read_metrics(straight)]
 
 
 @pytest.mark.slow
@@ -86,6 +90,8 @@ def test_two_processes_assign_like_one(tmp_path, fashion_mnist_root):
     a = load_checkpoint(one / "checkpoints" / "epoch_0000.pt")
     b = load_checkpoint(two / "checkpoints" / "epoch_0000.pt")
     assert torch.equal(a["assignments"], b["assignments"])
+    for key in ("knn_top1_backbone", "knn_top1_clustered"):  # memory sharded over 2 ranks, then merged
+        assert read_metrics(one)[0][key] == read_metrics(two)[0][key], key
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig
-from .idx import DEBIAN_FASHION_MNIST, load_idx_dataset
+from .idx import DEBIAN_FASHION_MNIST, load_idx_split
 from .imagefolder import scan_image_folder
 from .shards import ShardSource, expand_shards, scan_shards
 from .sources import FolderSource, ImageSource, TensorSource
@@ -22,11 +22,16 @@ STATS = {
     "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
     "webdataset": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
+IN_MEMORY = ("fashion_mnist", "mnist", "cifar10")
 NATIVE_SIZE = {"fashion_mnist": 28, "mnist": 28, "cifar10": 32, "imagefolder": 224, "webdataset": 224}
 
 
-def _load_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W[, C]) uint8 images and labels of an in-memory dataset."""
+VAL_SIZE = 10_000  # validation = the last 10,000 images of the train split; fit = the rest
+HELD_OUT_SPLIT = {"train": "test", "fit": "val"}  # the labelled split the k-NN monitor queries per split
+
+
+def _load_split(cfg: DataConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W[, C]) uint8 images and labels of one file split ('train' or 'test') of an in-memory dataset."""
     if cfg.name in ("fashion_mnist", "mnist"):
         root = Path(cfg.root) if cfg.root else DEBIAN_FASHION_MNIST
         if not root.exists():
@@ -34,23 +39,39 @@ def _load_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
                 f"{root} does not exist; install Debian's dataset-fashion-mnist package "
                 "(apt-get install -y dataset-fashion-mnist) or set data.root"
             )
-        return load_idx_dataset(root, cfg.split)
+        return load_idx_split(root, split)
     if cfg.name == "cifar10":
         from torchvision.datasets import CIFAR10
 
-        splits = ("train", "test") if cfg.split == "all" else (cfg.split,)
-        parts = [CIFAR10(cfg.root, train=s == "train", download=False) for s in splits]
-        return (
-            np.concatenate([p.data for p in parts]),
-            np.concatenate([np.asarray(p.targets, dtype=np.int64) for p in parts]),
-        )
+        part = CIFAR10(cfg.root, train=split == "train", download=False)
+        return part.data, np.asarray(part.targets, dtype=np.int64)
     raise ValueError(f"{cfg.name} is not an in-memory dataset")
 
 
-def _tensor_source(cfg: DataConfig) -> TensorSource:
-    images, labels = _load_arrays(cfg)
+def _load_arrays(cfg: DataConfig, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images, labels and the held-out mask (True for test-split images) of ``split``.
+
+    'all' is train then test (as clustering papers use); 'fit' and 'val' carve the train split into
+    the part settings are tuned on and the part they are scored on, so the test split stays unseen.
+    """
+    if split == "all":
+        parts = [_load_split(cfg, s) for s in ("train", "test")]
+        held_out = np.concatenate([np.zeros(len(parts[0][1]), bool), np.ones(len(parts[1][1]), bool)])
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), held_out
+    images, labels = _load_split(cfg, "test" if split == "test" else "train")
+    if split in ("fit", "val"):
+        if len(labels) <= VAL_SIZE:
+            raise ValueError(f"the train split of {cfg.name} has {len(labels)} images, too few to carve a "
+                             f"{VAL_SIZE:,}-image validation split from")
+        cut = slice(None, -VAL_SIZE) if split == "fit" else slice(-VAL_SIZE, None)
+        images, labels = images[cut], labels[cut]
+    return images, labels, np.zeros(len(labels), bool)
+
+
+def _tensor_source(cfg: DataConfig, split: str | None = None) -> TensorSource:
+    images, labels, held_out = _load_arrays(cfg, split or cfg.split)
     if cfg.limit:
-        images, labels = images[: cfg.limit], labels[: cfg.limit]
+        images, labels, held_out = images[: cfg.limit], labels[: cfg.limit], held_out[: cfg.limit]
     tensor = torch.from_numpy(np.ascontiguousarray(images))
     tensor = tensor.unsqueeze(1) if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2).contiguous()
     size = cfg.image_size or NATIVE_SIZE[cfg.name]
@@ -65,8 +86,20 @@ def _tensor_source(cfg: DataConfig) -> TensorSource:
         image_size=size,
         mean=mean,
         std=std,
+        held_out=held_out if held_out.any() else None,
         images=tensor,
     )
+
+
+def build_held_out_source(cfg: DataConfig) -> ImageSource | None:
+    """The labelled split next to the one trained on (test beside train, val beside fit), or None.
+
+    Capped by ``data.limit`` like the training split, so smoke runs stay small.
+    """
+    split = HELD_OUT_SPLIT.get(cfg.split)
+    if split is None or cfg.name not in IN_MEMORY:
+        return None
+    return _tensor_source(cfg, split)
 
 
 def default_crop_min_scale(cfg: DataConfig, image_size: int) -> float:

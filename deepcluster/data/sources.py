@@ -35,6 +35,7 @@ class ImageSource:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     unreadable: set[int] = field(default_factory=set)
+    held_out: np.ndarray | None = None  # (N,) bool: True for samples of the dataset's test split (split=all)
 
     augment_on_device = False  # True: the training augmentation runs on the whole batch on the device
     streaming = False  # True: samples come as each rank's stream (shards), not by index

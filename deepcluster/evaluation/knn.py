@@ -26,10 +26,19 @@ def knn_predict(train_features: np.ndarray, train_labels: np.ndarray, test_featu
     for start in range(0, len(test_features), chunk):
         query = F.normalize(torch.as_tensor(test_features[start:start + chunk], dtype=torch.float32), dim=1)
         sims, idx = (query @ bank.T).topk(k, dim=1)
-        votes = torch.zeros(len(query), n_classes)
-        votes.scatter_add_(1, labels[idx], (sims / temperature).exp())
-        scores.append(votes)
+        scores.append(weighted_votes(sims, labels[idx], n_classes, temperature))
     return torch.cat(scores).numpy() if scores else np.zeros((0, n_classes), np.float32)
+
+
+def weighted_votes(sims: torch.Tensor, neighbour_labels: torch.Tensor, n_classes: int,
+                   temperature: float) -> torch.Tensor:
+    """(Q, n_classes) class scores: each neighbour votes exp(similarity / T) for its class.
+
+    Neighbours labelled -1 (padding where a shard of the memory held fewer than k samples) do not vote.
+    """
+    weights = (sims / temperature).exp() * (neighbour_labels >= 0)
+    votes = torch.zeros(len(sims), n_classes, dtype=weights.dtype)
+    return votes.scatter_add_(1, neighbour_labels.clamp(min=0), weights)
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:

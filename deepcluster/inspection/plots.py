@@ -15,7 +15,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 CURVES = {
     "train loss (pseudo-labels)": ("train_loss",),
     "k-means objective": ("kmeans_loss",),
-    "clustering vs. labels": ("nmi_labels", "acc_labels", "ari_labels"),
+    "k-NN top-1 (held-out queries)": ("knn_top1_backbone", "knn_top1_clustered"),
+    "clustering vs. labels": ("nmi_labels", "purity_labels", "ari_labels", "acc_labels"),  # acc: older runs
     "stability (NMI t-1 vs t)": ("nmi_prev",),
     "cluster sizes": ("cluster_size_min", "cluster_size_max", "n_empty"),
 }

@@ -25,6 +25,10 @@ class AlexNetTrunk(nn.Module):
         self.features = nn.Sequential(*layers)
         self.flatten = nn.Flatten()
 
+    def spatial(self, x):
+        """conv5's pooled (B, 256, 6, 6) map at 224 px, before flattening (the k-NN monitor pools it)."""
+        return self.features(x)
+
     def forward(self, x):
         return self.flatten(self.features(x))
 

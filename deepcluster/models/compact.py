@@ -26,5 +26,9 @@ class CompactNet(nn.Module):
         self.stages = nn.Sequential(*layers)
         self.flatten = nn.Flatten()
 
+    def spatial(self, x):
+        """The last stage's (B, 4w, S/8, S/8) map, before flattening (the k-NN monitor pools it)."""
+        return self.stages(x)
+
     def forward(self, x):
         return self.flatten(self.stages(x))

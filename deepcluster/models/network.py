@@ -20,6 +20,10 @@ from .resnet import build_resnet
 from .sobel import Sobel
 
 
+TAP_BACKBONE = "backbone"  # the backbone's output, globally average-pooled
+TAP_CLUSTERED = "clustered"  # the representation k-means clusters (the MLP output)
+
+
 class DeepClusterNet(nn.Module):
     def __init__(self, sobel: nn.Module | None, backbone: nn.Module, mlp: nn.Module, feature_dim: int, k: int):
         super().__init__()
@@ -34,6 +38,33 @@ class DeepClusterNet(nn.Module):
         if self.sobel is not None:
             x = self.sobel(x)
         return self.mlp(self.backbone(x))
+
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        """What ``feature_taps`` returns: a ResNet's pooled output *is* its clustered layer (no MLP)."""
+        return (TAP_BACKBONE,) if isinstance(self.mlp, nn.Identity) else (TAP_BACKBONE, TAP_CLUSTERED)
+
+    @property
+    def clustered_tap(self) -> str:
+        """The name under which ``feature_taps`` returns the clustered layer."""
+        return self.tap_names[-1]
+
+    def feature_taps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """From one forward pass: the backbone's globally average-pooled output and the clustered layer.
+
+        The pooled backbone output is what people transfer (a ResNet's avgpool, AlexNet's conv5 or the
+        compact net's last stage, averaged over space); the clustered layer is what k-means sees. The
+        k-NN monitor scores both, so one extraction per epoch serves clustering and monitoring alike.
+        """
+        if self.sobel is not None:
+            x = self.sobel(x)
+        if not hasattr(self.backbone, "spatial"):  # torchvision ResNet: already pooled; its MLP is Identity
+            return {TAP_BACKBONE: self.backbone(x)}
+        maps = self.backbone.spatial(x)
+        taps = {TAP_BACKBONE: maps.mean(dim=(2, 3))}
+        if TAP_CLUSTERED in self.tap_names:
+            taps[TAP_CLUSTERED] = self.mlp(self.backbone.flatten(maps))
+        return taps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.top_layer(F.relu(self.features(x)))

@@ -20,7 +20,7 @@ from ..cluster.distributed import cluster_features_distributed
 from ..config import Config
 from ..data import ImageSource
 from ..evaluation import kmeans_label_scores
-from ..features import extract_features
+from ..features import FEATURES, LocalFeatures, assemble_on_main, extract_local
 from ..metrics import score_clustering
 from ..models import DeepClusterNet
 from ..runtime import Runtime
@@ -32,6 +32,7 @@ class EpochClusters:
     distances: np.ndarray | None  # (N,) squared distance to the centroid, on rank 0
     valid: np.ndarray | None  # (N,) bool, decodable samples, on rank 0
     features: np.ndarray | None  # (N, d) on rank 0 in gather mode; None in distributed mode
+    local: LocalFeatures  # this rank's share of the extraction (every tap, for the k-NN monitor)
     loss: float | None  # k-means objective (rank 0)
     n_empty: int  # clusters re-seeded after k-means (rank 0)
     time_extract_s: float
@@ -48,21 +49,25 @@ def gathers(cfg: Config) -> bool:
 
 
 def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg: Config, epoch: int,
-                    k: int | None = None) -> EpochClusters:
+                    k: int | None = None, taps: bool = False) -> EpochClusters:
+    """Extract (with ``taps``: every tap of ``net.feature_taps`` from the same pass), then cluster the
+    clustered layer into ``k`` (default ``cluster.k``) groups."""
     k = k or cfg.cluster.k
     comm_device = runtime.device if runtime.device.type == "cuda" else torch.device("cpu")
     gather = gathers(cfg)
     sync_device(runtime.device)
     t0 = time.perf_counter()
     dist.broadcast_buffers(net)
-    extracted = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers, gather=gather)
+    local = extract_local(net, source, runtime, cfg.train.batch_size, cfg.train.workers, taps=taps)
+    clustered = local.outputs[net.clustered_tap if taps else FEATURES]
+    if gather:  # on rank 0; None elsewhere
+        features, valid = assemble_on_main(clustered, local.valid, local.indices, len(source), runtime.device)
     sync_device(runtime.device)
     time_extract = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     distances, loss, n_empty = None, None, 0
     if gather:
-        features, valid = extracted  # on rank 0; None elsewhere
         labels = torch.empty(len(source), dtype=torch.int64)
         if dist.is_main():
             clustering = cluster_features(features, valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed,
@@ -71,14 +76,15 @@ def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, 
             distances, loss, n_empty = clustering.distances, clustering.loss, clustering.n_empty
         assignments = dist.broadcast_tensor(labels.to(comm_device)).cpu().numpy()
     else:
-        local_features, local_valid, local_rows = extracted  # this rank's rows only
+        local_features, local_valid, local_rows = clustered.numpy(), local.valid.numpy().astype(bool), \
+            local.indices.numpy()  # this rank's rows only
         local_assign, local_dist, loss, n_empty = cluster_features_distributed(
             local_features, local_valid, k, cfg.cluster.pca_dim, cfg.cluster.niter, cfg.seed, epoch,
             cfg.cluster.pca_sample, comm_device, runtime.kmeans_backend)
         assignments, distances, valid = _scatter_everywhere(len(source), local_rows, local_assign, local_dist,
                                                             local_valid, comm_device)
         features = None
-    return EpochClusters(assignments, distances, valid, features, loss, n_empty, time_extract,
+    return EpochClusters(assignments, distances, valid, features, local, loss, n_empty, time_extract,
                          time.perf_counter() - t0)
 
 
@@ -95,8 +101,10 @@ def _scatter_everywhere(n: int, rows: np.ndarray, assignments: np.ndarray, dista
 
 
 def label_scores(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg: Config,
-                 clusters: EpochClusters | None = None) -> dict[str, float] | None:
-    """ACC/NMI/ARI of k-means with k = #classes on the current features (rank 0; None elsewhere).
+                 clusters: EpochClusters | None = None, taps: bool = False
+                 ) -> tuple[dict[str, float] | None, LocalFeatures]:
+    """ACC/NMI/ARI of k-means with k = #classes on the current features (rank 0; None elsewhere), and
+    this rank's share of the extraction they came from (with ``taps``, every tap, for the k-NN monitor).
 
     Labels only score: in gather mode the best of several k-means restarts is chosen by objective.
     ``clusters`` may carry this epoch's gathered features to save an extraction.
@@ -105,14 +113,16 @@ def label_scores(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg
     if gathers(cfg):
         if clusters is None:  # decided identically on every rank: extraction is a collective
             dist.broadcast_buffers(net)
-            features, valid = extract_features(net, source, runtime, cfg.train.batch_size, cfg.train.workers)
+            local = extract_local(net, source, runtime, cfg.train.batch_size, cfg.train.workers, taps=taps)
+            clustered = local.outputs[net.clustered_tap if taps else FEATURES]
+            features, valid = assemble_on_main(clustered, local.valid, local.indices, len(source), runtime.device)
         else:
-            features, valid = clusters.features, clusters.valid
+            features, valid, local = clusters.features, clusters.valid, clusters.local
         if not dist.is_main():
-            return None
-        return kmeans_label_scores(features[valid], source.labels[valid], cfg.cluster.pca_dim, seed=cfg.seed)
-    result = cluster_dataset(net, source, runtime, cfg, epoch=0, k=n_classes)
+            return None, local
+        return kmeans_label_scores(features[valid], source.labels[valid], cfg.cluster.pca_dim, seed=cfg.seed), local
+    result = cluster_dataset(net, source, runtime, cfg, epoch=0, k=n_classes, taps=taps)
     if not dist.is_main():
-        return None
+        return None, result.local
     used = result.assignments >= 0
-    return score_clustering(source.labels[used], result.assignments[used])
+    return score_clustering(source.labels[used], result.assignments[used]), result.local

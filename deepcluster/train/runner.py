@@ -18,18 +18,21 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import dist
+from ..atomic import write_text_atomic
 from ..cluster import epoch_seed
 from ..config import Config, ConfigError, check_against_data, save_config
-from ..data import build_source, default_crop_min_scale
-from ..metrics import nmi, score_clustering
+from ..data import build_held_out_source, build_source, default_crop_min_scale
+from ..evaluation.knn_monitor import knn_top1, plan_knn
+from ..features import extract_local
+from ..metrics import ari, nmi, purity
 from ..models import build_network
 from ..runtime import select_runtime
 from ..sampling import rank_slice, uniform_cluster_indices
 from ..visualize import cluster_grid
-from .clustering_step import cluster_dataset, sync_device, label_scores
+from .clustering_step import cluster_dataset, label_scores, sync_device
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .epoch import train_one_epoch
-from .run_log import MetricsLog, TensorBoardLog, summary_table
+from .run_log import KNN_KEYS, MetricsLog, TensorBoardLog, summary_table
 from .run_state import build_optimizer, capture_rng, check_resume_compatible, reset_top_layer, restore_rng
 
 log = logging.getLogger("deepcluster")
@@ -51,6 +54,11 @@ def run(cfg: Config) -> list[dict]:
         source.check_split(dist.world_size(), cfg.train.workers)
     log.info("data: %s, %d samples, %d px, %s", cfg.data.name, len(source), source.image_size,
              "labelled" if labelled else "unlabelled (label metrics skipped)")
+    knn_plan = None
+    if labelled and cfg.eval.knn_every > 0:
+        knn_plan = plan_knn(source, build_held_out_source(cfg.data), cfg.data.split)
+        log.info("k-NN monitor (k=%d, T=%g, every %d epoch(s)): %s", cfg.eval.knn_k, cfg.eval.knn_temperature,
+                 cfg.eval.knn_every, knn_plan.description if knn_plan else "off (too few samples to split)")
 
     # ---------------- network, optimizer ----------------
     torch.manual_seed(epoch_seed(cfg.seed, 0, stream=0))  # same initial weights on every rank and run
@@ -90,13 +98,24 @@ def run(cfg: Config) -> list[dict]:
         # -- features of the whole dataset, k-means, assignments on every rank --
         time_extract = time_cluster = 0.0
         n_empty, kmeans_loss, previous, clusters = 0, None, assignments, None
+        knn_due = knn_plan is not None and epoch % cfg.eval.knn_every == 0
         if recluster:
-            clusters = cluster_dataset(net, source, runtime, cfg, epoch)
+            clusters = cluster_dataset(net, source, runtime, cfg, epoch, taps=knn_due)
             assignments = clusters.assignments
             time_extract, time_cluster = clusters.time_extract_s, clusters.time_cluster_s
             n_empty, kmeans_loss = clusters.n_empty, clusters.loss
+
+        # -- k-NN monitor on the features this epoch starts from (epoch 0: the random-init network) --
+        knn, time_knn = None, 0.0
+        if knn_due:
+            t0 = time.perf_counter()
+            local = clusters.local if recluster else _extract_taps(net, source, runtime, cfg)
+            knn = knn_top1(net, source, knn_plan, local, runtime, cfg.eval, cfg.train.batch_size, cfg.train.workers)
+            time_knn = time.perf_counter() - t0
+        if recluster:
             if epoch == 0 and labelled:  # epoch-0 features are those of the random-init network
-                _record_eval(run_dir, "random_init", label_scores(net, source, runtime, cfg, clusters))
+                scores, _ = label_scores(net, source, runtime, cfg, clusters)
+                _record_eval(run_dir, "random_init", scores, knn, knn_plan)
             if dist.is_main() and (~clusters.valid).sum() > known_unreadable:
                 known_unreadable = _report_unreadable(source, clusters.valid, run_dir)
             reset_top_layer(net, optimizer, torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, stream=4)))
@@ -114,8 +133,10 @@ def run(cfg: Config) -> list[dict]:
         # -- metrics, checkpoint, logs (rank 0) --
         if dist.is_main():
             row.update(_cluster_metrics(assignments, previous, source.labels, cfg.cluster.k, recluster))
+            row.update(knn or {})
             row.update(kmeans_loss=kmeans_loss, train_loss=train_loss, n_empty=n_empty, reclustered=recluster,
-                       time_extract_s=time_extract, time_cluster_s=time_cluster, time_train_s=time_train,
+                       time_extract_s=time_extract, time_cluster_s=time_cluster, time_knn_s=time_knn,
+                       time_train_s=time_train,
                        train_images_per_s=seen * dist.world_size() / max(time_train, 1e-9))
             state = {
                 "format": 1, "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
@@ -134,7 +155,10 @@ def run(cfg: Config) -> list[dict]:
     # ---------------- final evaluation, summary ----------------
     rows = metrics_log.read() if dist.is_main() else []
     if labelled:
-        _record_eval(run_dir, "final", label_scores(net, source, runtime, cfg))
+        scores, local = label_scores(net, source, runtime, cfg, taps=knn_plan is not None)
+        knn = None if knn_plan is None else knn_top1(net, source, knn_plan, local, runtime, cfg.eval,
+                                                     cfg.train.batch_size, cfg.train.workers)
+        _record_eval(run_dir, "final", scores, knn, knn_plan)
     if dist.is_main():
         print(summary_table(rows, _read_eval(run_dir)), flush=True)
     if tensorboard is not None:
@@ -171,20 +195,29 @@ def _wrap_for_ddp(net, cfg: Config, device: torch.device):
     return DistributedDataParallel(net)
 
 
+def _extract_taps(net, source, runtime, cfg: Config):
+    """An extraction for the monitor alone (epochs that keep the previous clusters)."""
+    dist.broadcast_buffers(net)
+    return extract_local(net, source, runtime, cfg.train.batch_size, cfg.train.workers, taps=True)
+
+
 def _read_eval(run_dir: Path) -> dict:
     path = run_dir / "eval.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _record_eval(run_dir: Path, name: str, scores: dict | None) -> None:
-    """k-means (k = #classes) scores of the features against labels, kept in eval.json (rank 0)."""
+def _record_eval(run_dir: Path, name: str, scores: dict | None, knn: dict | None, plan) -> None:
+    """k-means (k = #classes) scores and k-NN top-1 of the features, kept in eval.json (rank 0)."""
     if scores is None:
         return
     results = _read_eval(run_dir)
-    results[name] = {**scores, "epochs_trained": int(_epochs_done(run_dir))}
-    (run_dir / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
-    log.info("%s features, k-means with k=#classes: ACC %.3f  NMI %.3f  ARI %.3f",
-             name, scores["acc"], scores["nmi"], scores["ari"])
+    results[name] = {**scores, **(knn or {}), "epochs_trained": int(_epochs_done(run_dir))}
+    if knn:
+        results[name]["knn_protocol"] = plan.description
+    write_text_atomic(run_dir / "eval.json", json.dumps(results, indent=2) + "\n")
+    knn_text = "".join(f"  k-NN top-1 {k.removeprefix('knn_top1_')} {100 * v:.1f} %" for k, v in (knn or {}).items())
+    log.info("%s features, k-means with k=#classes: ACC %.3f  NMI %.3f  ARI %.3f%s",
+             name, scores["acc"], scores["nmi"], scores["ari"], knn_text)
 
 
 def _epochs_done(run_dir: Path) -> int:
@@ -195,13 +228,13 @@ def _cluster_metrics(assignments, previous, labels, k, recluster) -> dict:
     used = assignments >= 0
     sizes = np.bincount(assignments[used], minlength=k)
     row = {"cluster_size_min": int(sizes.min()), "cluster_size_max": int(sizes.max()),
-           "nmi_prev": None, "nmi_labels": None, "acc_labels": None, "ari_labels": None}
+           "nmi_prev": None, "nmi_labels": None, "purity_labels": None, "ari_labels": None}
     if previous is not None and recluster:
         both = used & (previous >= 0)
         row["nmi_prev"] = nmi(previous[both], assignments[both])
-    if labels is not None:
-        scores = score_clustering(labels[used], assignments[used])
-        row.update(nmi_labels=scores["nmi"], acc_labels=scores["acc"], ari_labels=scores["ari"])
+    if labels is not None:  # k clusters against the classes: one-to-one ACC would be capped at #classes / k
+        row.update(nmi_labels=nmi(labels[used], assignments[used]), ari_labels=ari(labels[used], assignments[used]),
+                   purity_labels=purity(labels[used], assignments[used]))
     return row
 
 
@@ -228,11 +261,14 @@ def _format_row(row: dict) -> str:
         value = row.get(key)
         return "-" if value is None else format(value, spec)
 
+    knn = " ".join(f"{key.removeprefix('knn_top1_')} {100 * row[key]:.1f}%"
+                   for key in KNN_KEYS if row.get(key) is not None)
     return (f"epoch {row['epoch']:3d} | kmeans {fmt('kmeans_loss', '.1f')} | loss {fmt('train_loss', '.3f')} | "
-            f"NMI prev {fmt('nmi_prev', '.3f')} labels {fmt('nmi_labels', '.3f')} | ACC {fmt('acc_labels', '.3f')} | "
+            f"NMI vs previous epoch {fmt('nmi_prev', '.3f')} | vs labels {fmt('nmi_labels', '.3f')} | "
+            f"purity {fmt('purity_labels', '.3f')} | k-NN top-1 {knn or '-'} | "
             f"empty {row['n_empty']} | sizes {row['cluster_size_min']}-{row['cluster_size_max']} | "
             f"time extract {row['time_extract_s']:.1f}s cluster {row['time_cluster_s']:.1f}s "
-            f"train {row['time_train_s']:.1f}s ({row['train_images_per_s']:.0f} img/s)")
+            f"k-NN {row['time_knn_s']:.1f}s train {row['time_train_s']:.1f}s ({row['train_images_per_s']:.0f} img/s)")
 
 
 __all__ = ["run", "ConfigError"]
