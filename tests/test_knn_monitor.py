@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_train, write_shapes_folder
+from conftest import read_metrics, run_torchrun, run_train, write_shapes_folder
 from deepcluster.config import DataConfig, EvalConfig, TrainConfig
 from deepcluster.data import TensorSource, build_held_out_source, build_source
 from deepcluster.evaluation.knn import knn_accuracy
@@ -88,3 +88,20 @@ def test_labels_only_score_a_run_and_an_unlabelled_one_skips_the_monitor(tmp_pat
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert torch.equal(a["assignments"], b["assignments"])
     assert a["metrics"]["knn_top1_backbone"] is not None and "knn_top1_backbone" not in b["metrics"]
+
+
+@pytest.mark.slow
+def test_monitor_in_distributed_mode_and_on_epochs_that_keep_their_clusters(tmp_path, fashion_mnist_root):
+    """2 ranks with sharded k-means score the random init like 1 process; an epoch without re-clustering
+    still gets its k-NN row (from an extraction of its own)."""
+    args = ["data.limit=700", "cluster.k=10", "cluster.pca_dim=16", "cluster.reassign_every=2", "model.width=8",
+            "model.mlp_dim=32", "train.batch_size=100", "train.epochs=2", "log.tensorboard=false"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_train([f"run_dir={one}", *args]).returncode == 0
+    proc = run_torchrun([f"run_dir={two}", "cluster.mode=distributed", *args], nproc=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows_one, rows_two = read_metrics(one), read_metrics(two)
+    assert [r["reclustered"] for r in rows_two] == [True, False]
+    assert all(0.0 < r["knn_top1_backbone"] <= 1.0 and 0.0 < r["knn_top1_clustered"] <= 1.0 for r in rows_two)
+    assert rows_one[0]["knn_top1_backbone"] == rows_two[0]["knn_top1_backbone"]
+    assert rows_one[0]["knn_top1_clustered"] == rows_two[0]["knn_top1_clustered"]

@@ -8,7 +8,7 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import run_torchrun, run_train, write_shapes_folder
+from conftest import read_metrics, run_torchrun, run_train, write_shapes_folder
 from deepcluster.train.checkpoint import list_checkpoints, load_checkpoint
 
 SMALL = ["data.limit=1200", "cluster.k=20", "cluster.pca_dim=32", "train.batch_size=128", "model.width=16",
@@ -16,10 +16,6 @@ SMALL = ["data.limit=1200", "cluster.k=20", "cluster.pca_dim=32", "train.batch_s
 REQUIRED = {"epoch", "kmeans_loss", "train_loss", "nmi_prev", "nmi_labels", "purity_labels", "ari_labels", "n_empty",
             "knn_top1_backbone", "knn_top1_clustered", "time_knn_s",
             "cluster_size_min", "cluster_size_max", "time_extract_s", "time_cluster_s", "time_train_s"}
-
-
-def read_metrics(run_dir):
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.slow

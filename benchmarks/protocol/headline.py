@@ -9,6 +9,10 @@ and after its last checkpoint, each scored on
 - k-means with k = #classes (PCA-whitened to the run's cluster.pca_dim, L2, 5 restarts picked by objective)
   on the held-out queries alone and on everything (train + held-out: what clustering papers report);
 
+- a linear probe: multinomial logistic regression (scikit-learn, L-BFGS, C = 1, features standardised
+  on the memory split; no augmentation, nothing tuned) on the backbone's full output (what the MLP
+  reads: 128 x 3 x 3 for the compact net), trained on the memory split and scored on the queries;
+
 and raw pixels on the same splits. Prints a markdown table (mean ± std over the runs, i.e. over
 pretraining seeds) and writes every number to --out.
 
@@ -26,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from deepcluster.cluster import epoch_seed
 from deepcluster.config import config_from_dict
@@ -40,25 +46,53 @@ from deepcluster.models import build_network
 from deepcluster.runtime import select_runtime
 from deepcluster.train.checkpoint import list_checkpoints, load_checkpoint
 
+PROBE = "probe_input"  # the linear probe's features: the backbone's full output (raw pixels for the pixel row)
+
+
+class _BackboneOutput(torch.nn.Module):
+    """``features`` = the backbone's flattened output (the linear probe's input), for ``extract_local``."""
+
+    def __init__(self, net, source):
+        super().__init__()
+        self.net = net
+        with torch.no_grad():
+            blank = torch.zeros(1, source.channels, source.image_size, source.image_size)
+            self.feature_dim = self.eval().features(blank).shape[1]
+
+    def features(self, x):
+        return self.net.backbone(x if self.net.sobel is None else self.net.sobel(x)).flatten(1)
+
 
 def _features(net, source, runtime) -> dict[str, np.ndarray]:
-    """Every tap of ``net`` on every sample of ``source`` (one process, the engine's eval transform)."""
+    """Every tap of ``net`` and the backbone output on every sample of ``source`` (the engine's eval transform)."""
     workers = 0 if source.augment_on_device else 2
     local = extract_local(net, source, runtime, 512, workers, taps=True)
-    return {name: f.float().numpy() for name, f in local.outputs.items()}
+    out = {name: f.float().numpy() for name, f in local.outputs.items()}
+    probe = _BackboneOutput(net, source)
+    out[PROBE] = extract_local(probe, source, runtime, 512, workers).outputs["features"].float().numpy()
+    return out
+
+
+def linear_probe(train_x, train_y, test_x, test_y) -> float:
+    """Test accuracy of a multinomial logistic regression on standardised frozen features (fixed settings)."""
+    scaler = StandardScaler().fit(train_x)
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(train_x), train_y)
+    return float(model.score(scaler.transform(test_x), test_y))
 
 
 def _pixels(source) -> dict[str, np.ndarray]:
     """Raw pixels in [0, 1], after the same eval transform the network sees."""
     if isinstance(source, TensorSource):
-        return {"pixels": source.images.flatten(1).float().numpy() / 255}
-    transform = image_transform(source.image_size, False, 1.0, False)
-    return {"pixels": np.stack([transform(load_rgb(source.root / key)).flatten().float().numpy() / 255
-                                for key in source.keys])}
+        pixels = source.images.flatten(1).float().numpy() / 255
+    else:
+        transform = image_transform(source.image_size, False, 1.0, False)
+        pixels = np.stack([transform(load_rgb(source.root / key)).flatten().float().numpy() / 255
+                           for key in source.keys])
+    return {"pixels": pixels, PROBE: pixels}
 
 
 def score(memory: dict, queries: dict, memory_labels, query_labels, pca_dim: int, seed: int) -> dict:
-    out = {}
+    out = {"linear_probe": linear_probe(memory.pop(PROBE), memory_labels, queries.pop(PROBE), query_labels)}
     for name in memory:
         knn = knn_accuracy(memory[name], memory_labels, queries[name], query_labels)
         out[f"knn_top1_{name}"] = knn["top1"]
@@ -103,7 +137,8 @@ def _cell(values: list[float], percent: bool) -> str:
 
 
 def table(results: list[dict]) -> str:
-    columns = [("k-NN % backbone", "knn_top1_backbone", True), ("k-NN % clustered", "knn_top1_clustered", True),
+    columns = [("linear probe %", "linear_probe", True), ("k-NN % backbone", "knn_top1_backbone", True),
+               ("k-NN % clustered", "knn_top1_clustered", True),
                ("k-means ACC held-out (backbone)", "kmeans_heldout_acc_backbone", False),
                ("NMI held-out (backbone)", "kmeans_heldout_nmi_backbone", False),
                ("ACC all (backbone)", "kmeans_all_acc_backbone", False),
@@ -114,7 +149,8 @@ def table(results: list[dict]) -> str:
                        ("final", f"DeepCluster, {results[0]['epochs']} epochs")):
         cells = []
         for _, key, percent in columns:
-            key = key.replace("_backbone", "_pixels").replace("_clustered", "_pixels") if row == "pixels" else key
+            if row == "pixels":  # one representation: shown in the backbone columns
+                key = key.replace("_backbone", "_pixels")
             values = [r[row][key] for r in results if key in r[row]]
             cells.append(_cell(values, percent) if values else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
