@@ -12,9 +12,8 @@ declare -A candidates=(
   [k300]="cluster.k=300"
   [k30]="cluster.k=30"
   [lr01]="train.lr=0.1"
-  [pca32]="cluster.pca_dim=32"
 )
-for name in shipped crop03 k300 k30 lr01 pca32; do
+for name in shipped crop03 k300 k30 lr01; do
   [ -f "$out/$name/eval.json" ] && grep -q '"final"' "$out/$name/eval.json" && continue   # done: skip
   # shellcheck disable=SC2086
   torchrun --standalone --nproc_per_node=2 launch/train.py --config configs/fashion_mnist.yaml \
