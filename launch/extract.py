@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deepcluster import dist  # noqa: E402
-from deepcluster.config import ConfigError  # noqa: E402
+from deepcluster.config import SPLITS, ConfigError  # noqa: E402
 from deepcluster.evaluation.layers import DEFAULT_TARGET_DIMS  # noqa: E402
 from deepcluster.pretrained import (build_checked_source, data_config, extract_layer, load_pretrained,  # noqa: E402
                                     save_features_file)
@@ -35,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "compact conv1-3, alexnet conv1-5, resnet layer1-4")
     p.add_argument("--data", default=None, help="fashion_mnist, mnist, cifar10 or imagefolder (default: training data)")
     p.add_argument("--data-root", default=None, help="dataset folder (needed for mnist, cifar10, imagefolder)")
-    p.add_argument("--split", default="all", choices=["all", "train", "test"], help="torchvision-style sets only")
+    p.add_argument("--split", default="all", choices=SPLITS,
+                   help="torchvision-style sets only; fit / val = the train split less / only its last 10,000")
     p.add_argument("--limit", type=int, default=None, help="first N samples only")
     p.add_argument("--target-dims", type=int, default=DEFAULT_TARGET_DIMS,
                    help="pool conv layers to about this many dims")

@@ -15,8 +15,10 @@ def main(folder: Path) -> None:
           " k-means ACC final (clustered) |")
     print("|---|---|---|---|")
     for run in sorted(p for p in folder.iterdir() if (p / "eval.json").is_file()):
+        final = json.loads((run / "eval.json").read_text()).get("final")
+        if final is None:  # still running
+            continue
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        final = json.loads((run / "eval.json").read_text())["final"]
         curve = [100 * rows[e]["knn_top1_backbone"] for e in (0, 4, 8) if e < len(rows)]
         curve.append(100 * final["knn_top1_backbone"])
         print(f"| {run.name} | {' / '.join(f'{v:.1f}' for v in curve)} | "
