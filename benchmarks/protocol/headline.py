@@ -104,7 +104,9 @@ def score(memory: dict, queries: dict, memory_labels, query_labels, pca_dim: int
     return out
 
 
-def evaluate_run(run_dir: Path) -> dict:
+def evaluate_run(run_dir: Path, baselines: dict | None = None) -> dict:
+    """Scores of the run's final network; of its random init and of raw pixels too, unless ``baselines``
+    (an earlier result for the same seed and data, e.g. a run that differs only in its learning rate) has them."""
     newest = list_checkpoints(run_dir / "checkpoints")[0]
     state = load_checkpoint(newest)
     cfg = config_from_dict(state["config"])
@@ -122,10 +124,16 @@ def evaluate_run(run_dir: Path) -> dict:
                 source.labels[plan.memory], source.labels[plan.queries])
 
     result = {"run_dir": str(run_dir), "seed": cfg.seed, "epochs": state["epoch"] + 1, "protocol": plan.description}
-    result["random_init"] = score(*split(lambda s: _features(net, s, runtime)), cfg.cluster.pca_dim, cfg.seed)
+    if baselines is not None:
+        if (baselines["seed"], baselines["protocol"]) != (cfg.seed, plan.description):
+            raise SystemExit(f"--baselines: {baselines['run_dir']} is not seed {cfg.seed} on the same split")
+        result["random_init"], result["pixels"] = baselines["random_init"], baselines["pixels"]
+        result["baselines_from"] = baselines["run_dir"]
+    else:
+        result["random_init"] = score(*split(lambda s: _features(net, s, runtime)), cfg.cluster.pca_dim, cfg.seed)
+        result["pixels"] = score(*split(_pixels), cfg.cluster.pca_dim, cfg.seed)
     net.load_state_dict(state["model"])
     result["final"] = score(*split(lambda s: _features(net, s, runtime)), cfg.cluster.pca_dim, cfg.seed)
-    result["pixels"] = score(*split(_pixels), cfg.cluster.pca_dim, cfg.seed)
     return result
 
 
@@ -163,10 +171,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="finished run directories (one per pretraining seed)")
     p.add_argument("--out", type=Path, required=True, help="JSON file for every number")
+    p.add_argument("--baselines", type=Path, help="an earlier --out of runs with the same seeds and data: reuse "
+                   "its random-init and raw-pixel rows (the same weights and pixels) instead of recomputing them")
     args = p.parse_args()
+    earlier = {r["seed"]: r for r in json.loads(args.baselines.read_text())} if args.baselines else {}
     results = []
     for run_dir in args.runs:
-        results.append(evaluate_run(run_dir))
+        seed = config_from_dict(load_checkpoint(list_checkpoints(run_dir / "checkpoints")[0])["config"]).seed
+        if args.baselines and seed not in earlier:
+            raise SystemExit(f"--baselines {args.baselines} has no run with seed {seed}")
+        results.append(evaluate_run(run_dir, earlier.get(seed)))
         print(f"scored {run_dir}", file=sys.stderr, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
