@@ -5,9 +5,9 @@ from deepcluster.config import ConfigError, check_against_data, load_config
 
 
 def test_defaults_recipe_and_dotted_overrides(tmp_path):
-    overrides = [f"run_dir={tmp_path}", "train.lr=0.1", "cluster.k=50", "data.limit=500"]
+    overrides = [f"run_dir={tmp_path}", "train.lr=0.2", "cluster.k=50", "data.limit=500"]
     cfg = load_config(REPO / "configs" / "fashion_mnist.yaml", overrides)
-    assert (cfg.train.lr, cfg.cluster.k, cfg.data.limit, cfg.model.arch) == (0.1, 50, 500, "compact")
+    assert (cfg.train.lr, cfg.cluster.k, cfg.data.limit, cfg.model.arch) == (0.2, 50, 500, "compact")
 
 
 @pytest.mark.parametrize(
