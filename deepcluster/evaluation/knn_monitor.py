@@ -108,7 +108,7 @@ def knn_top1(net, source: ImageSource, plan: KnnPlan, local: LocalFeatures, runt
         all_sims = dist.gather_parts(_comm(sims, runtime), to_main_only=True)
         all_labels = dist.gather_parts(_comm(labels, runtime), to_main_only=True)
         if dist.is_main():
-            sims, pick = torch.cat(all_sims, dim=1).cpu().topk(min(cfg.knn_k, sum(s.shape[1] for s in all_sims)), 1)
+            sims, pick = torch.cat(all_sims, dim=1).cpu().topk(cfg.knn_k, dim=1)  # each rank sent k (padded)
             labels = torch.cat(all_labels, dim=1).cpu().gather(1, pick)
             predicted = weighted_votes(sims, labels, n_classes, cfg.knn_temperature).argmax(dim=1)
             scores[f"knn_top1_{name}"] = float((predicted == all_query_labels).float().mean())

@@ -32,7 +32,7 @@ class EpochClusters:
     distances: np.ndarray | None  # (N,) squared distance to the centroid, on rank 0
     valid: np.ndarray | None  # (N,) bool, decodable samples, on rank 0
     features: np.ndarray | None  # (N, d) on rank 0 in gather mode; None in distributed mode
-    local: LocalFeatures  # this rank's share of the extraction (every tap, for the k-NN monitor)
+    local: LocalFeatures | None  # this rank's share of the extraction (every tap, for the k-NN monitor)
     loss: float | None  # k-means objective (rank 0)
     n_empty: int  # clusters re-seeded after k-means (rank 0)
     time_extract_s: float
@@ -48,6 +48,13 @@ def gathers(cfg: Config) -> bool:
     return cfg.cluster.mode == "gather" or dist.world_size() == 1
 
 
+def _extract(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg: Config,
+             taps: bool) -> tuple[LocalFeatures, torch.Tensor]:
+    """This rank's extraction (every tap with ``taps``) and its block of the clustered layer."""
+    local = extract_local(net, source, runtime, cfg.train.batch_size, cfg.train.workers, taps=taps)
+    return local, local.outputs[net.clustered_tap if taps else FEATURES]
+
+
 def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg: Config, epoch: int,
                     k: int | None = None, taps: bool = False) -> EpochClusters:
     """Extract (with ``taps``: every tap of ``net.feature_taps`` from the same pass), then cluster the
@@ -58,8 +65,7 @@ def cluster_dataset(net: DeepClusterNet, source: ImageSource, runtime: Runtime, 
     sync_device(runtime.device)
     t0 = time.perf_counter()
     dist.broadcast_buffers(net)
-    local = extract_local(net, source, runtime, cfg.train.batch_size, cfg.train.workers, taps=taps)
-    clustered = local.outputs[net.clustered_tap if taps else FEATURES]
+    local, clustered = _extract(net, source, runtime, cfg, taps)
     if gather:  # on rank 0; None elsewhere
         features, valid = assemble_on_main(clustered, local.valid, local.indices, len(source), runtime.device)
     sync_device(runtime.device)
@@ -113,8 +119,7 @@ def label_scores(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg
     if gathers(cfg):
         if clusters is None:  # decided identically on every rank: extraction is a collective
             dist.broadcast_buffers(net)
-            local = extract_local(net, source, runtime, cfg.train.batch_size, cfg.train.workers, taps=taps)
-            clustered = local.outputs[net.clustered_tap if taps else FEATURES]
+            local, clustered = _extract(net, source, runtime, cfg, taps)
             features, valid = assemble_on_main(clustered, local.valid, local.indices, len(source), runtime.device)
         else:
             features, valid, local = clusters.features, clusters.valid, clusters.local

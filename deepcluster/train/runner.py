@@ -112,6 +112,8 @@ def run(cfg: Config) -> list[dict]:
             local = clusters.local if recluster else _extract_taps(net, source, runtime, cfg)
             knn = knn_top1(net, source, knn_plan, local, runtime, cfg.eval, cfg.train.batch_size, cfg.train.workers)
             time_knn = time.perf_counter() - t0
+        if clusters is not None:
+            clusters.local = None  # this rank's copy of the features: not held through training
         if recluster:
             if epoch == 0 and labelled:  # epoch-0 features are those of the random-init network
                 scores, _ = label_scores(net, source, runtime, cfg, clusters)
