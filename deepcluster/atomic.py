@@ -1,24 +1,92 @@
-"""Atomic file writes: a crash (or a full disk) at any instant leaves the old version or the new one.
+"""The one way this project writes a file: a crash or a full disk at any instant leaves the old version or the new one.
 
-The text goes to a temporary file in the same folder, is flushed and fsynced, then renamed over the
-final name (``os.replace`` is atomic on POSIX); a failed write removes its temporary file.
+Bytes go to a uniquely named temporary file in the same folder, are flushed and fsynced, then renamed over
+the final name (``os.replace`` is atomic on POSIX). A failed write removes its temporary file; a full disk
+raises ``DiskFull``, whose message names the folder, what was being written and what to do. Files get the
+usual ``0666 & ~umask`` permissions (``mkstemp`` alone would leave them readable by their owner only).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import IO, Any, Iterator
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+class DiskFull(OSError):
+    """No space left where a file was being written; the previous version of the file is intact."""
+
+    def __init__(self, path: Path, written: int):
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            free = 0
+        super().__init__(errno.ENOSPC, f"no space left on the device of {path.parent} while writing {path.name} "
+                         f"({written:,} bytes written before it filled, {free:,} bytes free there); the previous "
+                         "version is intact: free space there (old runs, checkpoints) and run the same command "
+                         "again to resume")
+        self.path = path
+        self.written = written
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """A file object whose contents replace ``path`` only once the ``with`` block finishes without error.
+
+    Works with any writer that takes a file object: ``torch.save``, ``np.savez``, ``Image.save``, ``json.dump``.
+    """
+    if "w" not in mode:
+        raise ValueError(f"atomic_open writes whole files; mode {mode!r} must contain 'w'")
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    written = 0
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            written = f.tell()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)  # makes the rename itself durable
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            written = written or os.path.getsize(tmp)
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC and not isinstance(err, DiskFull):
+            raise DiskFull(path, written) from err
+        raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as f:
+        f.write(text)
+
+
+def write_json_atomic(path: str | Path, payload: Any, indent: int | None = 2, default=None) -> None:
+    """``default`` as for ``json.dumps`` (e.g. ``float`` for numpy scalars)."""
+    write_text_atomic(path, json.dumps(payload, indent=indent, default=default) + "\n")

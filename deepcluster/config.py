@@ -1,21 +1,24 @@
 """Run configuration: a typed schema, YAML files, dotted command-line overrides, strict validation.
 
-Defaults live in the dataclasses below; a YAML recipe overrides them; ``key.sub=value`` arguments
-override the recipe (timm's order). Unknown keys and impossible values are refused before any work
-starts, with a message naming the key and what is allowed (torchvision references refuse unknown
-options too: a typo must never silently train the wrong model).
+Defaults live in the dataclasses below (pydantic dataclasses: typed, unknown keys refused); a YAML recipe
+overrides them; ``key.sub=value`` arguments override the recipe (timm's order). Unknown keys and impossible
+values are refused before any work starts, with a message naming the key and what is allowed (torchvision
+references refuse unknown options too: a typo must never silently train the wrong model).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
+import difflib
+import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from .atomic import write_text_atomic
 
@@ -29,6 +32,10 @@ FEATURE_DTYPES = ("float32", "float16")
 
 class ConfigError(ValueError):
     """A configuration the run cannot use; the message says which key and how to fix it."""
+
+
+# pydantic checks types (and converts "1e-5" to a float for a float key); unknown keys are refused
+dataclass = pydantic_dataclass(config=ConfigDict(extra="forbid"))
 
 
 @dataclass
@@ -73,12 +80,11 @@ class TrainConfig:
     amp: str = "auto"  # auto: bf16 on CUDA, off on CPU
     channels_last: bool = True  # NHWC activations: pays on CUDA and on CPU oneDNN convolutions
     sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (CUDA only)
-    log_every: int = 50  # steps between progress-bar loss updates
 
 
 @dataclass
 class EvalConfig:
-    """The k-NN monitor (deepcluster.evaluation.knn_monitor); labels only score, never steer."""
+    """The k-NN monitor (deepcluster.scores.knn_monitor); labels only score, never steer."""
 
     knn_every: int = 1  # k-NN top-1 every N epochs and at epoch 0 (the random-init baseline); 0 = off
     knn_k: int = 20  # neighbours that vote (DINO: 20)
@@ -113,57 +119,72 @@ class Config:
 
 
 # ----------------------------------------------------------------------------------------------------
-# building from nested dicts, with type checks
+# building from nested dicts: pydantic validates, the messages are ours
 # ----------------------------------------------------------------------------------------------------
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+REMOVED_KEYS = {("train", "log_every")}  # keys of older versions, dropped when their configs are read back
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a field's annotation, converting only where it is lossless."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(value, args[0], key)
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-    elif annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif annotation is str:
-        if isinstance(value, str):
-            return value
-    expected = getattr(annotation, "__name__", str(annotation))
-    raise ConfigError(f"{key}={value!r} must be of type {expected}")
+def parse_scalar(raw: str) -> Any:
+    """A command-line value as YAML reads it, except that ``1e-5`` is a float (YAML 1.1 wants ``1.0e-5``)."""
+    if not raw.strip():
+        return None
+    value = yaml.safe_load(raw)
+    if isinstance(value, str) and _FLOAT.match(value.strip()):
+        return float(value)
+    return value
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
-    types_ = _field_types(cls)
-    unknown = sorted(set(values) - set(types_))
-    if unknown:
-        where = f"under '{prefix.rstrip('.')}'" if prefix else "at the top level"
-        raise ConfigError(
-            f"unknown config key '{prefix}{unknown[0]}'; valid keys {where}: {', '.join(sorted(types_))}"
-        )
-    kwargs = {}
-    for name, annotation in types_.items():
-        if name not in values:
-            continue
-        key = prefix + name
-        if dataclasses.is_dataclass(annotation):
-            if not isinstance(values[name], dict):
-                raise ConfigError(f"'{key}' is a section; set its keys as {key}.<name>=<value>")
-            kwargs[name] = _build(annotation, values[name], key + ".")
-        else:
-            kwargs[name] = _coerce(values[name], annotation, key)
-    return cls(**kwargs)
+def _section(cls: type, loc: tuple) -> tuple[type, str]:
+    """The dataclass that holds the field at ``loc`` and its dotted prefix."""
+    prefix = []
+    for part in loc[:-1]:
+        hints = typing.get_type_hints(cls)
+        if part not in hints or not dataclasses.is_dataclass(hints[part]):
+            break
+        cls = hints[part]
+        prefix.append(str(part))
+    return cls, ".".join(prefix)
+
+
+def _type_name(annotation: Any) -> str:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return getattr(args[0] if args else annotation, "__name__", str(annotation))
+
+
+def _config_error(err: ValidationError, root: type) -> ConfigError:
+    """The first problem pydantic found, said as a user would fix it."""
+    problem = err.errors()[0]
+    loc = tuple(str(part) for part in problem["loc"])
+    key, value = ".".join(loc), problem.get("input")
+    cls, prefix = _section(root, loc)
+    names = [f.name for f in dataclasses.fields(cls)]
+    if problem["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        where = f"under '{prefix}'" if prefix else "at the top level"
+        close = difflib.get_close_matches(loc[-1], names, n=1)
+        hint = f" (did you mean '{'.'.join(filter(None, (prefix, close[0])))}'?)" if close else ""
+        return ConfigError(f"unknown config key '{key}'; valid keys {where}: {', '.join(sorted(names))}{hint}")
+    annotation = typing.get_type_hints(cls).get(loc[-1])
+    if annotation is not None and dataclasses.is_dataclass(annotation):
+        return ConfigError(f"'{key}' is a section; set its keys as {key}.<name>=<value>")
+    return ConfigError(f"{key}={value!r} must be of type {_type_name(annotation)}")
+
+
+def drop_removed_keys(values: dict[str, Any]) -> dict[str, Any]:
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+    for section, key in REMOVED_KEYS:
+        if isinstance(values.get(section), dict):
+            values[section].pop(key, None)
+    return values
+
+
+def _build(values: dict[str, Any]) -> Config:
+    try:
+        return Config(**values)
+    except ValidationError as err:
+        raise _config_error(err, Config) from None
+    except TypeError as err:  # a section given where the top level expects a mapping
+        raise ConfigError(f"the config must be a mapping of keys ({err})") from None
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -178,14 +199,34 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """Turn ``["train.lr=0.1", "data.root=/x"]`` into a nested dict; values are parsed as YAML scalars."""
+    """Turn ``["train.lr=0.1", "data.root=/x"]`` into a nested dict; values are parsed by ``parse_scalar``."""
     tree: dict[str, Any] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key.sub=value (e.g. train.lr=0.1)")
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+        _set_dotted(tree, key.strip(), parse_scalar(raw))
     return tree
+
+
+def split_section(items: list[str], section: str) -> tuple[dict[str, Any], list[str]]:
+    """``section.name=value`` items as {name: parsed value}, and the other items untouched.
+
+    Commands with a second set of settings (a clustering head's hyperparameters) take them in the same
+    dotted syntax as the training config: ``head.n_neighbors=10 train.epochs=3``.
+    """
+    picked: dict[str, Any] = {}
+    rest = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not key.startswith(section + "."):
+            rest.append(item)
+            continue
+        name = key[len(section) + 1:].strip()
+        if not sep or not name or "." in name:
+            raise ConfigError(f"{item!r} is not of the form {section}.<name>=<value> (e.g. {section}.max_iter=200)")
+        picked[name] = parse_scalar(raw)
+    return picked, rest
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -210,14 +251,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path} must hold a mapping of config keys, not {type(loaded).__name__}")
         values = loaded
     values = _merge(values, parse_overrides(overrides or []))
-    cfg = _build(Config, values)
+    cfg = _build(values)
     validate(cfg)
     return cfg
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
-    """Rebuild a validated Config from ``Config.to_dict()`` output (checkpoints, run dirs)."""
-    cfg = _build(Config, values)
+    """Rebuild a validated Config from ``Config.to_dict()`` output (checkpoints, run dirs, even older ones)."""
+    cfg = _build(drop_removed_keys(values))
     validate(cfg)
     return cfg
 
@@ -268,7 +309,6 @@ def validate(cfg: Config) -> None:
     _positive("train.epochs", cfg.train.epochs)
     _positive("train.batch_size", cfg.train.batch_size)
     _positive("train.workers", cfg.train.workers, 0)
-    _positive("train.log_every", cfg.train.log_every)
     if not cfg.train.lr > 0:
         raise ConfigError(f"train.lr={cfg.train.lr} must be > 0 (paper: 0.05)")
     if not 0 <= cfg.train.momentum < 1:

@@ -17,38 +17,21 @@ checkpoint on random inputs: a directory with a card is a complete, verified exp
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save
 
-from . import __version__
-from .config import ModelConfig
-from .models import build_network
-from .pretrained import CARD_NAME, FeatureExtractor, Pretrained, load_pretrained
+from .atomic import atomic_open, write_bytes_atomic, write_json_atomic
+from .data.build import STATS
+from .models import FeatureExtractor
+from .models.export_format import (CARD_FORMAT, CARD_NAME, PROGRAM_NAME, WEIGHTS_NAME, backbone_from_card,
+                                   load_backbone, read_model_card, to_file_keys)
+from .pretrained import Pretrained, load_pretrained
+from .version import __version__
 
-WEIGHTS_NAME = "backbone.safetensors"
-PROGRAM_NAME = "backbone.pt2"
-CARD_FORMAT = "deepcluster-backbone/1"
-OWN_PREFIXES = ("sobel.", "mlp.")  # everything else in the file is the backbone, unprefixed
-
-
-def to_file_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """FeatureExtractor state dict → file layout: ``backbone.`` prefix dropped, ``sobel.``/``mlp.`` kept."""
-    out = {}
-    for key, tensor in state.items():
-        name = key[len("backbone."):] if key.startswith("backbone.") else key
-        if key.startswith("backbone.") and name.startswith(OWN_PREFIXES):
-            raise ValueError(f"backbone key {key} collides with the reserved prefixes {OWN_PREFIXES}")
-        out[name] = tensor.detach().cpu().contiguous().clone()  # safetensors refuses shared storage
-    return out
-
-
-def from_file_keys(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k if k.startswith(OWN_PREFIXES) else f"backbone.{k}": v for k, v in tensors.items()}
+__all__ = ["export_backbone", "load_backbone", "read_model_card", "model_card", "PROGRAM_NAME", "WEIGHTS_NAME"]
 
 
 def _feature_note(arch: str) -> str:
@@ -59,8 +42,6 @@ def _feature_note(arch: str) -> str:
 
 def model_card(pre: Pretrained) -> dict[str, Any]:
     source = pre.config.data
-    from .data.build import STATS
-
     mean, std = STATS[source.name]
     return {
         "format": CARD_FORMAT,
@@ -81,12 +62,6 @@ def model_card(pre: Pretrained) -> dict[str, Any]:
         "deepcluster_version": __version__,
         "torch_version": torch.__version__,
     }
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
 
 
 def export_program(extractor: FeatureExtractor, channels: int, size: int) -> torch.export.ExportedProgram:
@@ -121,49 +96,13 @@ def export_backbone(checkpoint: str | Path, out_dir: str | Path, program: bool =
     (out_dir / CARD_NAME).unlink(missing_ok=True)  # no card until the new export is complete and checked
     extractor = pre.extractor.cpu().eval()
     card = model_card(pre)
-    save_file(to_file_keys(extractor.state_dict()), str(out_dir / WEIGHTS_NAME),
-              metadata={"format": CARD_FORMAT, "card": CARD_NAME})
+    write_bytes_atomic(out_dir / WEIGHTS_NAME, save(to_file_keys(extractor.state_dict()),
+                                                    metadata={"format": CARD_FORMAT, "card": CARD_NAME}))
     if program:
-        torch.export.save(export_program(extractor, pre.channels, pre.image_size), str(out_dir / PROGRAM_NAME))
+        with atomic_open(out_dir / PROGRAM_NAME) as f:
+            torch.export.save(export_program(extractor, pre.channels, pre.image_size), f)
         card["export_check"] = check_export(extractor, out_dir, card)
     else:
         card["program"] = None
-    _write_json_atomic(out_dir / CARD_NAME, card)
+    write_json_atomic(out_dir / CARD_NAME, card, default=float)
     return card
-
-
-def read_model_card(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory) / CARD_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; write the export with launch/export.py "
-                                "--checkpoint FILE --out DIR (a directory without a card is incomplete)")
-    card = json.loads(path.read_text())
-    if card.get("format") != CARD_FORMAT:
-        raise ValueError(f"{path} has format {card.get('format')!r}; this version reads {CARD_FORMAT!r}")
-    return card
-
-
-def load_backbone(directory: str | Path) -> FeatureExtractor:
-    """Rebuild the feature extractor (Sobel included) of an export directory, in eval mode, on CPU.
-
-    Reads only JSON and safetensors (no pickle). The module has ``.card`` (the model card),
-    ``.feature_dim``, and maps normalised (N, C, S, S) float images to (N, feature_dim) features.
-    """
-    directory = Path(directory)
-    return backbone_from_card(read_model_card(directory), directory / WEIGHTS_NAME)
-
-
-def backbone_from_card(card: dict[str, Any], weights: Path) -> FeatureExtractor:
-    """The network the card describes, with the weights file loaded strictly (every key accounted for)."""
-    model_cfg = ModelConfig(**card["model"])
-    net = build_network(model_cfg, card["input"]["channels"], card["input"]["size"], k=2)
-    extractor = FeatureExtractor.from_network(net)
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} is missing; re-run launch/export.py")
-    state = from_file_keys(load_file(str(weights)))
-    result = extractor.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{weights} does not match the card's model {card['model']}: missing "
-                         f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}; re-export it")
-    extractor.card = card
-    return extractor.eval()

@@ -125,11 +125,3 @@ def assemble_on_main(local: torch.Tensor, valid: torch.Tensor, indices: torch.Te
                 features[r] = block.cpu().numpy()
                 mask[r] = v.cpu().numpy().astype(bool)
     return features, mask
-
-
-def extract_for_checkpoint(checkpoint: str, data_name: str, data_root: str | None, limit: int | None = None):
-    """Features (N, d) float32 and labels (or None) of a dataset, from a training checkpoint or an
-    exported backbone directory, with the engine's eval transform. See ``deepcluster.pretrained``."""
-    from .pretrained import extract_for_checkpoint as extract
-
-    return extract(checkpoint, data_name, data_root, limit)

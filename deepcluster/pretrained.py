@@ -17,43 +17,15 @@ import logging
 
 import numpy as np
 import torch
-import torch.nn as nn
 
-from .config import Config, ConfigError, DataConfig, TrainConfig, config_from_dict
+from .config import Config, ConfigError, DataConfig, config_from_dict
 from .data import ImageSource, build_source
 from .data.build import NATIVE_SIZE
-from .models import DeepClusterNet, build_network
+from .models import DeepClusterNet, FeatureExtractor, build_network
+from .models.export_format import CARD_NAME, load_backbone
+from .train.checkpoint import list_checkpoints, load_checkpoint
 
-CARD_NAME = "model_card.json"
 log = logging.getLogger(__name__)
-
-
-class FeatureExtractor(nn.Module):
-    """[Sobel] → backbone → MLP: the part of a DeepCluster network worth keeping after pretraining.
-
-    The top layer is dropped (its classes are one epoch's arbitrary cluster ids). ``features`` and
-    ``feature_dim`` mirror ``DeepClusterNet`` so ``deepcluster.features.extract_features`` accepts both.
-    """
-
-    def __init__(self, sobel: nn.Module | None, backbone: nn.Module, mlp: nn.Module, feature_dim: int):
-        super().__init__()
-        self.sobel = sobel
-        self.backbone = backbone
-        self.mlp = mlp
-        self.feature_dim = feature_dim
-
-    @classmethod
-    def from_network(cls, net: DeepClusterNet) -> "FeatureExtractor":
-        """Shares ``net``'s modules (no copy) and keeps its train/eval mode."""
-        return cls(net.sobel, net.backbone, net.mlp, net.feature_dim).train(net.training)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.sobel is not None:
-            x = self.sobel(x)
-        return self.mlp(self.backbone(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
 
 
 @dataclass
@@ -115,8 +87,6 @@ def trained_image_size(cfg: Config) -> int:
 
 def _checkpoint_file(path: Path) -> Path:
     if path.is_dir():
-        from .train.checkpoint import list_checkpoints
-
         found = list_checkpoints(path / "checkpoints") or list_checkpoints(path)
         if not found:
             raise FileNotFoundError(f"{path} holds no {CARD_NAME} (export) and no checkpoints/epoch_XXXX.pt "
@@ -132,16 +102,12 @@ def load_pretrained(path: str | Path) -> Pretrained:
     """Load a checkpoint file, the newest checkpoint of a run directory, or an export directory."""
     path = Path(path)
     if path.is_dir() and (path / CARD_NAME).is_file():
-        from .export import load_backbone
-
         extractor = load_backbone(path)
         card = extractor.card
         return Pretrained(extractor, training_config(card["training_config"], path), card["input"]["channels"],
                           card["input"]["size"], card["epoch"], card.get("metrics", {}), None, path, "export",
                           card["training_config"])
     file = _checkpoint_file(path)
-    from .train.checkpoint import load_checkpoint
-
     try:
         state = load_checkpoint(file)
     except Exception as err:  # weights_only refuses pickled objects: say so instead of a stack trace
@@ -203,67 +169,3 @@ def build_checked_source(pre: Pretrained, cfg: DataConfig) -> ImageSource:
 
 def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-
-
-def extract_for_checkpoint(checkpoint: str, data_name: str, data_root: str | None, limit: int | None = None):
-    """Features (N, d) float32 and labels (N,) int64 or None of ``data_name`` (split "all"), from a
-    checkpoint, run directory or export directory, with the engine's deterministic eval transform.
-    Samples that could not be decoded are left out (features and labels stay aligned)."""
-    from .features import extract_features
-    from .runtime import select_runtime
-
-    pre = load_pretrained(checkpoint)
-    source = build_checked_source(pre, data_config(pre, data_name, data_root, "all", limit))
-    device = default_device()
-    runtime = select_runtime(TrainConfig(amp="off"), device)
-    extractor = pre.extractor.to(device)
-    features, valid = extract_features(extractor, source, runtime, batch_size=256, workers=pre.config.train.workers)
-    if features is None:  # a non-zero torchrun rank: features are assembled on rank 0 only
-        return None, None
-    labels = source.labels[valid] if source.labels is not None else None
-    return features[valid].astype(np.float32), labels
-
-
-# ---------------------------------------------------------------------------------------------------
-# features of any layer → the .npz read by launch/cluster.py
-# ---------------------------------------------------------------------------------------------------
-class _OneLayer(nn.Module):
-    """Adapts a layer tap to ``extract_features`` (which calls ``.features`` and reads ``.feature_dim``)."""
-
-    def __init__(self, taps: nn.Module, layer: str):
-        super().__init__()
-        self.taps, self.layer, self.feature_dim = taps, layer, taps.dims[layer]
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.taps(x)[self.layer]
-
-
-def extract_layer(pre: Pretrained, source: ImageSource, layer: str, device: torch.device, batch_size: int = 256,
-                  workers: int = 0, target_dims: int | None = None):
-    """(features, valid) of one layer (pooled as the linear probes pool it), sharded over torchrun ranks;
-    rank 0 gets arrays, other ranks (None, None)."""
-    from .evaluation.layers import DEFAULT_TARGET_DIMS, LayerTaps
-    from .features import extract_features
-    from .runtime import select_runtime
-
-    taps = LayerTaps(pre.extractor.eval(), pre.config.model.arch, [layer], pre.channels, pre.image_size,
-                     target_dims or DEFAULT_TARGET_DIMS)
-    runtime = select_runtime(TrainConfig(amp="off"), device)
-    return extract_features(_OneLayer(taps, layer).to(device), source, runtime, batch_size, workers)
-
-
-def save_features_file(path: str | Path, features: np.ndarray, valid: np.ndarray, source: ImageSource) -> Path:
-    """Write ``features`` (N, d) float32, ``labels`` (when known), ``index`` (dataset position) and ``keys``
-    (path or index as text) for the decodable samples, atomically, without pickled objects."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = np.flatnonzero(valid)
-    arrays = {"features": np.ascontiguousarray(features[rows], dtype=np.float32), "index": rows.astype(np.int64),
-              "keys": np.asarray([source.keys[i] for i in rows], dtype=str)}
-    if source.labels is not None:
-        arrays["labels"] = np.asarray(source.labels, dtype=np.int64)[rows]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    tmp.replace(path)
-    return path

@@ -7,16 +7,19 @@ node; ``describe()`` states which paths are active so a log shows what a run rea
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from dataclasses import dataclass
 
+import faiss
 import torch
 from tqdm import tqdm
 
 from . import dist
-from .cluster import kmeans_backend
 from .config import TrainConfig
 from .data.augment import normalize
+
+log = logging.getLogger(__name__)
 
 FEATURE_DTYPES = {"float32": torch.float32, "float16": torch.float16}  # cluster.feature_dtype
 
@@ -56,6 +59,32 @@ class Runtime:
             f"pin_memory={self.pin_memory} non_blocking_copies={self.pin_memory} kmeans={self.kmeans_backend}-faiss "
             f"feature_dtype={str(self.feature_dtype).replace('torch.', '')} threads={torch.get_num_threads()}"
         )
+
+
+FAISS_GPU_INSTALL = ("pip uninstall -y faiss-cpu && pip install faiss-cuda==1.14.1.post4 "
+                     "(CUDA 13, like torch 2.14.1; docker/Dockerfile does this)")
+
+
+def faiss_gpu_available() -> bool:
+    """faiss was built with GPU support and sees a GPU (faiss-cpu has neither)."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def kmeans_backend(device: torch.device) -> str:
+    """'gpu' when the run computes on CUDA and faiss can use that GPU, else 'cpu'.
+
+    A CUDA run on CPU faiss still clusters correctly, but its k-means is an order of magnitude
+    slower and nothing else would tell you, so that fallback is logged as a warning.
+    """
+    if device.type != "cuda":
+        return "cpu"
+    if faiss_gpu_available():
+        return "gpu"
+    if dist.is_main():  # every rank falls back alike; one line says it
+        log.warning("device is %s but faiss has no GPU support (faiss-cpu is installed, or GPU faiss found no "
+                    "GPU): k-means falls back to CPU faiss, about 10x slower; install GPU faiss: %s",
+                    device, FAISS_GPU_INSTALL)
+    return "cpu"
 
 
 def select_runtime(cfg: TrainConfig, device: torch.device, feature_dtype: str = "float32") -> Runtime:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def epoch_rng(seed: int, epoch: int, stream: int = 0) -> np.random.Generator:
-    """Independent, reproducible random stream for one purpose of one epoch."""
-    return np.random.default_rng([seed, epoch, stream])
+from .seeds import Purpose, numpy_rng
 
 
 def uniform_cluster_indices(assignments: np.ndarray, seed: int, epoch: int) -> np.ndarray:
@@ -23,7 +20,7 @@ def uniform_cluster_indices(assignments: np.ndarray, seed: int, epoch: int) -> n
     share are drawn with replacement, larger ones without; the list is shuffled. Its length is
     ``c · ceil(n / c)``, i.e. the number of usable samples rounded up so every cluster counts the same.
     """
-    rng = epoch_rng(seed, epoch, stream=1)
+    rng = numpy_rng(seed, Purpose.PSEUDO_LABELS, epoch)
     valid = np.flatnonzero(assignments >= 0)
     if len(valid) == 0:
         raise ValueError("no sample has a cluster assignment; nothing to train on")

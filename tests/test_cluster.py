@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from deepcluster.cluster import (
-    cluster_features, faiss_gpu_available, kmeans_backend, l2_normalize, pca, pca_whiten, preprocess_features,
-    reseed_empty_clusters, run_kmeans,
+    cluster_features, l2_normalize, pca, pca_whiten, preprocess_features, reseed_empty_clusters, run_kmeans,
 )
+from deepcluster.runtime import faiss_gpu_available, kmeans_backend
 from deepcluster.cluster.kmeans import flat_l2_index
 
 

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
-FAST_AE = ["--set", "ae_epochs=3", "--set", "ae_hidden=[256,64]", "--set", "ae_lr=1e-2", "--set", "ae_batch_size=64"]
+from conftest import REPO
+from deepcluster.data.idx import DEBIAN_FASHION_MNIST as FMNIST
+
+FAST_AE = ["head.ae_epochs=3", "head.ae_hidden=[256,64]", "head.ae_lr=1e-2", "head.ae_batch_size=64"]
 
 
 def load_cli_module():
@@ -42,7 +43,7 @@ def blob_file(path: Path, n_per: int = 50, k: int = 3, **extra: np.ndarray) -> P
 def test_raw_pixels_subset_writes_results(tmp_path):
     out = tmp_path / "dec"
     proc = run_cli("--method", "dec", "--data", "fashion_mnist", "--k", "10", "--seeds", "2", "--limit", "1000",
-                   "--out", str(out), *FAST_AE, "--set", "max_iter=80", "--set", "update_interval=20")
+                   "--out", str(out), *FAST_AE, "head.max_iter=80", "head.update_interval=20")
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["method"] == "dec" and results["n"] == 1000 and results["dim"] == 784
@@ -108,7 +109,7 @@ def test_a_misspelt_or_impossible_set_stops_before_any_work(method, pair, messag
     cli = load_cli_module()
     with pytest.raises(SystemExit) as err:
         cli.main(["--method", method, "--data", "fashion_mnist", "--features", str(blob_file(tmp_path / "f.npz")),
-                  "--k", "3", "--set", pair, "--out", str(tmp_path / "out"), "--no-progress"])
+                  "--k", "3", f"head.{pair}", "--out", str(tmp_path / "out"), "--no-progress"])
     assert message in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -118,8 +119,8 @@ def test_a_collapsed_autoencoder_fails_its_seed_visibly_and_is_not_cached(tmp_pa
     every head a meaningless clustering: the seed is recorded as failed, not scored, and the run says so."""
     out = tmp_path / "dec"
     proc = run_cli("--method", "dec", "--data", "fashion_mnist", "--features", str(blob_file(tmp_path / "f.npz")),
-                   "--k", "3", "--seeds", "2", "--set", "ae_hidden=[16]", "--set", "ae_epochs=1",
-                   "--set", "ae_lr=0", "--out", str(out))
+                   "--k", "3", "--seeds", "2", "head.ae_hidden=[16]", "head.ae_epochs=1",
+                   "head.ae_lr=0", "--out", str(out))
     assert proc.returncode == 1 and "error: every seed failed" in proc.stderr
     assert "warning: seed 1 failed: the autoencoder did not learn" in proc.stderr
     results = json.loads((out / "results.json").read_text())
@@ -201,7 +202,7 @@ def test_raw_pixels_of_an_image_folder(tmp_path):
 
 def _has_checkpoint_support() -> bool:
     try:
-        from deepcluster.features import extract_for_checkpoint  # noqa: F401
+        from deepcluster.evaluation.frozen_features import extract_for_checkpoint  # noqa: F401
         from deepcluster.pretrained import make_checkpoint  # noqa: F401
     except ImportError:
         return False

@@ -67,6 +67,7 @@ def test_k_larger_than_dataset_and_pca_larger_than_features_are_refused():
         check_against_data(cfg, n_samples=3000, feature_dim=256)
 
 
+@pytest.mark.slow
 def test_launcher_refuses_before_any_work(tmp_path, fashion_mnist_root):
     run_dir = tmp_path / "run"
     proc = run_train([f"run_dir={run_dir}", "data.limit=50", "cluster.k=100"])

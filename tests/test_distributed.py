@@ -1,6 +1,5 @@
 """Scale-out behaviour on CPU with gloo: distributed k-means, elastic restarts, two agents on one host."""
 
-import json
 import os
 import signal
 import socket
@@ -12,15 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_torchrun
+from conftest import REPO, read_metrics, run_torchrun
 from deepcluster.train.checkpoint import list_checkpoints, load_checkpoint
 
 TINY = ["data.limit=3001", "cluster.k=30", "cluster.pca_dim=32", "model.width=8", "model.mlp_dim=32",
         "train.batch_size=128", "log.tensorboard=false"]
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.slow
@@ -32,7 +27,7 @@ def test_distributed_kmeans_reaches_the_gathered_objective(tmp_path, fashion_mni
                              "train.epochs=1", *TINY], nproc=2)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"feature_dtype={dtype}" in proc.stderr
-    a, b = metrics(gathered)[0], metrics(sharded)[0]
+    a, b = read_metrics(gathered)[0], read_metrics(sharded)[0]
     assert abs(a["kmeans_loss"] - b["kmeans_loss"]) / a["kmeans_loss"] < 0.01
     assert b["cluster_size_min"] >= 1
     state = load_checkpoint(sharded / "checkpoints" / "epoch_0000.pt")
@@ -82,7 +77,7 @@ def test_sigkill_of_a_worker_restarts_and_ends_with_the_uninterrupted_weights(tm
     assert a["epoch"] == b["epoch"] == 3
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    assert [r["epoch"] for r in metrics(killed)] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in read_metrics(killed)] == [0, 1, 2, 3]
 
 
 def _free_port() -> int:
@@ -103,4 +98,4 @@ def test_two_torchrun_agents_rendezvous_over_c10d_on_loopback(tmp_path, fashion_
     outputs = [agent.communicate(timeout=300)[0] for agent in agents]
     assert all(agent.returncode == 0 for agent in agents), outputs[0][-2000:] + outputs[1][-2000:]
     assert "world_size=2" in "".join(outputs)
-    assert metrics(run_dir)[0]["cluster_size_min"] >= 1
+    assert read_metrics(run_dir)[0]["cluster_size_min"] >= 1

@@ -17,11 +17,12 @@ from safetensors.torch import load_file
 from conftest import REPO
 from deepcluster.config import load_config
 from deepcluster.data import build_source
-from deepcluster.evaluation.knn import knn_accuracy
-from deepcluster.evaluation.layers import LayerTaps, resolve_layers
+from deepcluster.scores.knn import knn_accuracy
+from deepcluster.models.taps import LayerTaps, resolve_layers
 from deepcluster.evaluation.linear import assert_unchanged, frozen_snapshot
 from deepcluster.models import build_network
-from deepcluster.pretrained import FeatureExtractor, data_config, load_pretrained, make_checkpoint
+from deepcluster.models import FeatureExtractor
+from deepcluster.pretrained import data_config, load_pretrained, make_checkpoint
 
 LIMIT = "600"
 
@@ -50,6 +51,7 @@ def eval_linear_torchrun(args, nproc=2):
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_probe_one_and_two_processes_agree_and_classifiers_are_saved(tiny_checkpoint, tmp_path):
     common = ["--checkpoint", str(tiny_checkpoint), "--limit", LIMIT, "--epochs", "2", "--no-augment"]
     assert launch_main("eval_linear")([*common, "--out", str(tmp_path / "one")]) == 0

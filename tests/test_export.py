@@ -43,6 +43,7 @@ def no_pickle(monkeypatch):
     monkeypatch.setattr(torch, "load", refuse)
 
 
+@pytest.mark.slow
 def test_compact_sobel_export_roundtrip(tmp_path, monkeypatch):
     net = save_checkpoint_like(tmp_path / "ck.pt", ["model.width=8", "model.mlp_dim=32"], 1, 28)
     cmd = [sys.executable, str(REPO / "launch" / "export.py"), "--checkpoint", str(tmp_path / "ck.pt"),
@@ -73,6 +74,7 @@ def test_compact_sobel_export_roundtrip(tmp_path, monkeypatch):
         assert torch.equal(reloaded.sobel.kernels, net.sobel.kernels)
 
 
+@pytest.mark.slow
 def test_resnet_without_sobel_loads_into_torchvision(tmp_path):
     overrides = ["model.arch=resnet18", "model.sobel=false", "data.name=imagefolder", "data.root=unused",
                  "data.image_size=32"]

@@ -9,7 +9,7 @@ import torch
 
 from conftest import REPO, write_shapes_folder
 from deepcluster.config import load_config
-from deepcluster.features import extract_for_checkpoint
+from deepcluster.evaluation.frozen_features import extract_for_checkpoint
 from deepcluster.heads.inputs import load_features_file
 from deepcluster.models import build_network
 from deepcluster.pretrained import make_checkpoint

@@ -1,5 +1,6 @@
 """Feature extraction kept in float16 on the host (cluster.feature_dtype=float16), through the epoch's clustering."""
 
+import pytest
 import numpy as np
 import torch
 
@@ -33,6 +34,7 @@ def kept_in_place(x: np.ndarray, labels: np.ndarray, k: int) -> float:
     return float((nearest == labels).mean())
 
 
+@pytest.mark.slow
 def test_float16_features_halve_host_memory_and_keep_the_epoch0_clusters(fashion_mnist_root):
     full, source = epoch0_clusters("float32")
     half, _ = epoch0_clusters("float16", source)
@@ -73,6 +75,7 @@ def _assemble_worker(rank: int, init_file: str, out_file: str) -> None:
         tdist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_features_assemble_on_rank0_in_chunks_from_uneven_blocks(tmp_path):
     """Rank 0 gets every row at its dataset index (2 rows per chunk, blocks of 5 and 3 rows), in the
     dtype extracted, with the undecodable sample masked; the other rank receives nothing."""

@@ -36,6 +36,7 @@ def inspect_main(args):
     return module.main(args)
 
 
+@pytest.mark.slow
 def test_inspect_run_writes_grids_plots_csv_and_tensorboard(tiny_run, tmp_path):
     out = tmp_path / "inspect"
     assert inspect_main(["--checkpoint", str(tiny_run), "--out", str(out), "--per-cluster", "12"]) == 0

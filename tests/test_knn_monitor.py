@@ -7,8 +7,8 @@ import torch
 from conftest import read_metrics, run_torchrun, run_train, write_shapes_folder
 from deepcluster.config import DataConfig, EvalConfig, TrainConfig
 from deepcluster.data import TensorSource, build_held_out_source, build_source
-from deepcluster.evaluation.knn import knn_accuracy
-from deepcluster.evaluation.knn_monitor import hashed_queries, knn_top1, plan_knn
+from deepcluster.scores.knn import knn_accuracy
+from deepcluster.scores.knn_monitor import hashed_queries, knn_top1, plan_knn
 from deepcluster.features import LocalFeatures
 from deepcluster.runtime import select_runtime
 from deepcluster.train.checkpoint import list_checkpoints, load_checkpoint

@@ -1,5 +1,6 @@
 """launch/recipe.py: pretraining → features → head → scores in one resumable command."""
 
+import pytest
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ def recipe(args, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_them(tmp_path):
     """With the default head (spectral clustering, balanced assignment) and its default settings."""
     out = tmp_path / "recipe"
@@ -25,7 +27,7 @@ def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_t
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     summary = json.loads((out / "recipe_spectral.json").read_text())
     assert summary["k"] == 10 and summary["head"] == "spectral" and summary["layer"] == "conv2"
-    assert summary["head_set"] == ["n_neighbors=10", "assign=balanced"]
+    assert summary["head_set"] == ["head.n_neighbors=10", "head.assign=balanced"]
     assert all(summary["stage_seconds"][s] > 0 for s in ("pretrain", "extract", "head"))
     assert 0.1 < summary["acc"]["mean"] <= 1.0 and 0.0 < summary["nmi"]["mean"] <= 1.0
     results = json.loads((out / "spectral" / "results.json").read_text())
@@ -39,6 +41,7 @@ def test_recipe_runs_every_stage_on_two_processes_then_resumes_without_redoing_t
     assert json.loads((out / "recipe_spectral.json").read_text())["acc"] == summary["acc"]
 
 
+@pytest.mark.slow
 def test_recipe_refuses_bad_settings_before_any_work(tmp_path):
     for bad, message in [(["--normalise", "pca"], "whiten:D"), (["--layer", "conv9"], "choose from conv1"),
                          (["cluster.kk=3"], "cluster.kk")]:

@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from deepcluster.cluster import faiss_gpu_available
+from deepcluster.runtime import faiss_gpu_available
 from deepcluster.config import TrainConfig
 from deepcluster.runtime import select_runtime
 

@@ -46,6 +46,7 @@ def shard_urls(tmp_path_factory):
     return make_shards(tmp_path_factory.mktemp("shards"))
 
 
+@pytest.mark.slow
 def test_shards_keep_index_and_labels(shard_urls, fashion_mnist_root):
     shards = build_source(DataConfig(name="webdataset", urls=shard_urls, image_size=28))
     tensors = build_source(DataConfig(name="fashion_mnist", limit=1000))
@@ -59,6 +60,7 @@ def test_shards_keep_index_and_labels(shard_urls, fashion_mnist_root):
     assert (images[:, 0].int() - expected[:, 0].int()).abs().max() <= 1
 
 
+@pytest.mark.slow
 def test_too_few_shards_for_ranks_and_workers_is_a_clear_error(shard_urls, tmp_path, fashion_mnist_root):
     two = shard_urls.replace("000003", "000001")
     overrides = [f"run_dir={tmp_path}", f"data.urls={two}", "train.workers=2", "train.epochs=1", *TINY]

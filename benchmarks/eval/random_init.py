@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
-from deepcluster.cluster import epoch_seed  # noqa: E402
+from deepcluster.seeds import Purpose, stream_seed  # noqa: E402
 from deepcluster.config import load_config  # noqa: E402
 from deepcluster.data import build_source  # noqa: E402
 from deepcluster.models import build_network  # noqa: E402
@@ -31,7 +31,7 @@ def main() -> None:
     args = p.parse_args()
     cfg = load_config(args.config, ["run_dir=unused", *args.overrides])
     source = build_source(cfg.data)
-    torch.manual_seed(epoch_seed(cfg.seed, 0, stream=0))
+    torch.manual_seed(stream_seed(cfg.seed, Purpose.INIT))
     net = build_network(cfg.model, source.channels, source.image_size, cfg.cluster.k)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(make_checkpoint(net, cfg, epoch=-1, metrics={"note": "random init"}), args.out)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from deepcluster.cluster import epoch_seed  # noqa: E402
+from deepcluster.seeds import Purpose, stream_seed  # noqa: E402
 from deepcluster.config import load_config  # noqa: E402
 from deepcluster.data import build_source, default_crop_min_scale  # noqa: E402
 from deepcluster.models import build_network  # noqa: E402
@@ -42,7 +42,7 @@ def main() -> None:
     source = build_source(cfg.data)
     labels = np.asarray(source.labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1
-    torch.manual_seed(epoch_seed(cfg.seed, 0, stream=0))
+    torch.manual_seed(stream_seed(cfg.seed, Purpose.INIT))
     net = build_network(cfg.model, source.channels, source.image_size, n_classes)
     runtime = select_runtime(cfg.train, torch.device("cpu"))
     optimizer = torch.optim.SGD(net.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
@@ -53,7 +53,8 @@ def main() -> None:
     for epoch in range(args.epochs):
         order = np.random.default_rng([cfg.seed, epoch, 99]).permutation(len(source))
         loss, _ = train_one_epoch(net, source, order, labels, optimizer, runtime, cfg.train.batch_size, 0,
-                                  seed=epoch_seed(cfg.seed, epoch, stream=20), crop_min_scale=crop, flip=cfg.data.flip)
+                                  seed=stream_seed(cfg.seed, Purpose.AUGMENT, epoch), crop_min_scale=crop,
+                                  flip=cfg.data.flip)
         print(f"epoch {epoch}: train loss {loss:.4f} ({time.perf_counter() - start:.0f}s)", flush=True)
     metrics = {"supervised_epochs": args.epochs, "train_loss": loss, "seconds": time.perf_counter() - start}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -33,14 +33,14 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from deepcluster.cluster import epoch_seed
+from deepcluster.seeds import Purpose, stream_seed
 from deepcluster.config import config_from_dict
 from deepcluster.data import TensorSource, build_held_out_source, build_source
 from deepcluster.data.decode import load_rgb
 from deepcluster.data.sources import image_transform
-from deepcluster.evaluation import kmeans_label_scores
-from deepcluster.evaluation.knn import knn_accuracy
-from deepcluster.evaluation.knn_monitor import plan_knn
+from deepcluster.scores import kmeans_label_scores
+from deepcluster.scores.knn import knn_accuracy
+from deepcluster.scores.knn_monitor import plan_knn
 from deepcluster.features import extract_local
 from deepcluster.models import build_network
 from deepcluster.runtime import select_runtime
@@ -113,7 +113,7 @@ def evaluate_run(run_dir: Path, baselines: dict | None = None) -> dict:
     source = build_source(cfg.data)
     plan = plan_knn(source, build_held_out_source(cfg.data), cfg.data.split)  # as the run's monitor split it
     runtime = select_runtime(cfg.train, torch.device("cpu"))
-    torch.manual_seed(epoch_seed(cfg.seed, 0, stream=0))  # what the runner does: the run's own random init
+    torch.manual_seed(stream_seed(cfg.seed, Purpose.INIT))  # what the runner does: the run's own random init
     net = build_network(cfg.model, source.channels, source.image_size, cfg.cluster.k)
 
     def split(features):

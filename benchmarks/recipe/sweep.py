@@ -27,7 +27,8 @@ import torch  # noqa: E402
 
 from deepcluster.cluster.pca import l2_normalize, pca_whiten  # noqa: E402
 from deepcluster.metrics import score_clustering  # noqa: E402
-from deepcluster.pretrained import build_checked_source, data_config, extract_layer, load_pretrained  # noqa: E402
+from deepcluster.evaluation.frozen_features import extract_layer  # noqa: E402
+from deepcluster.pretrained import build_checked_source, data_config, load_pretrained  # noqa: E402
 
 NORMALISATIONS = {
     "whiten16+l2": lambda f: l2_normalize(pca_whiten(f, min(16, f.shape[1]))),

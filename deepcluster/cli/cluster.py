@@ -9,34 +9,32 @@ stop early or choose a run. Writes OUT/results.json after every seed and prints 
       --seeds 5 --out runs/heads/dec --ae-cache runs/heads/ae_cache
   # DeepCluster features:
   python launch/cluster.py --method kmeans --data fashion_mnist --features feats.npz --k 10 --seeds 10 --out runs/km
-  # Override a hyperparameter (JSON value): --set max_iter=2000 --set ae_epochs=30
+  # Override hyperparameters (dotted key=value, as for launch/train.py): head.max_iter=2000 head.ae_epochs=30
   # The recipe's head: spectral clustering on the 10-NN graph, equal-size clusters assumed:
   python launch/cluster.py --method spectral --data fashion_mnist --features feats.npz --normalise whiten:64 \
-      --set assign=balanced --k 10 --seeds 5 --out runs/spectral
+      head.assign=balanced --k 10 --seeds 5 --out runs/spectral
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-# Replace the script's own folder (sys.path[0]) by the repo root: launch/ holds scripts whose names can
-# shadow standard modules (launch/inspect.py would hide the stdlib's inspect).
-sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import numpy as np
+from tqdm.auto import tqdm
 
-from deepcluster.heads import HEADS, ClusteringFailed, build_head  # noqa: E402
-from deepcluster.heads.autoencoder import AutoencoderFailed  # noqa: E402
-from deepcluster.heads.inputs import load_inputs  # noqa: E402
-from deepcluster.heads.normalise import FeatureNormaliser  # noqa: E402
-from deepcluster.metrics import score_clustering  # noqa: E402
+from deepcluster.atomic import write_json_atomic
+from deepcluster.config import ConfigError, split_section
+from deepcluster.heads import HEADS, ClusteringFailed, build_head
+from deepcluster.heads.autoencoder import AutoencoderFailed
+from deepcluster.heads.inputs import load_inputs
+from deepcluster.heads.normalise import FeatureNormaliser
+from deepcluster.metrics import score_clustering
 
 METRICS = ("acc", "nmi", "ari")
 
@@ -59,27 +57,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "folder's files first, or extract everything with launch/extract.py and use --features)")
     p.add_argument("--ae-cache", default=None, help="folder to cache pretrained autoencoders (keyed by data, "
                    "settings and seed), shared by ae_kmeans/dec/vade/spectralnet; default OUT/ae_cache")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
-                   help="override a head hyperparameter, e.g. --set max_iter=2000 --set ae_epochs=30")
+    p.add_argument("head", nargs="*", metavar="head.NAME=VALUE",
+                   help="head hyperparameters, e.g. head.max_iter=2000 head.ae_epochs=30 (values read as YAML)")
     p.add_argument("--normalise", default="none", help="features before the head: none (default), l2, or "
                    "whiten:D (PCA-whiten to D dims then L2, as DeepCluster's clustering step)")
     p.add_argument("--save-heads", action="store_true", help="also save each fitted head to OUT/seed-S/")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p.parse_args(argv)
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    overrides = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects NAME=VALUE, got {pair!r}")
-        try:
-            overrides[name] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[name] = value
-    return overrides
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -90,12 +75,6 @@ def summarise(runs: list[dict]) -> dict:
             summary[metric] = {"median": statistics.median(values), "mean": statistics.fmean(values),
                                "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
     return summary
-
-
-def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
 
 
 def print_table(method: str, runs: list[dict], summary: dict) -> None:
@@ -119,11 +98,13 @@ def main(argv: list[str] | None = None) -> None:
 
         torch.set_num_threads(int(threads))
         faiss.omp_set_num_threads(int(threads))
-    overrides = parse_overrides(args.set)
-    try:  # refuse a misspelt or impossible --set before loading anything
+    try:  # refuse a misspelt or impossible hyperparameter before loading anything
+        overrides, rest = split_section(args.head, "head")
+        if rest:
+            raise ConfigError(f"{rest[0]!r}: hyperparameters are given as head.<name>=<value> (e.g. head.max_iter=200)")
         build_head(args.method, args.k, args.first_seed, **overrides)
     except (TypeError, ValueError) as err:
-        raise SystemExit(f"error: --set for {args.method}: {err}") from None
+        raise SystemExit(f"error: {args.method} hyperparameters: {err}") from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     normaliser = FeatureNormaliser(args.normalise)  # a bad spec fails here, before any loading
@@ -153,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             results["runs"].append({"seed": seed, "failed": str(err), "failed_in": failed_in,
                                     "seconds": time.perf_counter() - start})
             results["failed_seeds"] = [r["seed"] for r in results["runs"] if "failed" in r]
-            write_json(out / "results.json", results)
+            write_json_atomic(out / "results.json", results)
             continue
         # cpu_seconds: CPU time of this process (= wall time of an uncontended single-thread run).
         run = {"seed": seed, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start}
@@ -168,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         results["runs"].append(run)
         results["params"] = head.params
         results.update(summarise(results["runs"]))
-        write_json(out / "results.json", results)
+        write_json_atomic(out / "results.json", results)
         if args.save_heads:
             head.save(out / f"seed-{seed}")
             normaliser.save(out / f"seed-{seed}" / "normaliser.npz")

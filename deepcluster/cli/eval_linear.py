@@ -18,13 +18,11 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepcluster import dist  # noqa: E402
-from deepcluster.config import ConfigError  # noqa: E402
-from deepcluster.evaluation.linear import ProbeSettings, format_report, run_linear_eval  # noqa: E402
+from deepcluster import dist
+from deepcluster.config import ConfigError
+from deepcluster.evaluation.linear import ProbeSettings, format_report, run_linear_eval
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

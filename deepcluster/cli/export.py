@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepcluster.config import ConfigError  # noqa: E402
-from deepcluster.export import export_backbone  # noqa: E402
+from deepcluster.config import ConfigError
+from deepcluster.export import export_backbone
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepcluster import dist  # noqa: E402
-from deepcluster.config import SPLITS, ConfigError  # noqa: E402
-from deepcluster.evaluation.layers import DEFAULT_TARGET_DIMS  # noqa: E402
-from deepcluster.pretrained import (build_checked_source, data_config, extract_layer, load_pretrained,  # noqa: E402
-                                    save_features_file)
+from deepcluster import dist
+from deepcluster.config import SPLITS, ConfigError
+from deepcluster.models.taps import DEFAULT_TARGET_DIMS
+from deepcluster.evaluation.frozen_features import extract_layer, save_features_file
+from deepcluster.pretrained import build_checked_source, data_config, load_pretrained
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -17,15 +17,13 @@ inspect.py there would replace the standard library's ``inspect`` for every scri
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import argparse  # noqa: E402
-import json  # noqa: E402
+import argparse
+import json
 
-from deepcluster.config import ConfigError  # noqa: E402
-from deepcluster.inspection import InspectSettings, inspect  # noqa: E402
+from deepcluster.config import ConfigError
+from deepcluster.inspection import InspectSettings, inspect
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,14 +15,13 @@ import io
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import webdataset as wds  # noqa: E402
-from PIL import Image  # noqa: E402
+import webdataset as wds
+from PIL import Image
 
-from deepcluster.config import DATASETS, DataConfig  # noqa: E402
-from deepcluster.data import FolderSource, build_source  # noqa: E402
-from deepcluster.runtime import progress  # noqa: E402
+from deepcluster.config import DATASETS, DataConfig
+from deepcluster.data import FolderSource, build_source
+from deepcluster.runtime import progress
 
 
 def encoded_samples(source):

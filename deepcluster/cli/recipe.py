@@ -2,6 +2,7 @@
 
     python launch/recipe.py --out runs/recipe                        # Fashion-MNIST 70k, configs/fashion_mnist.yaml
     python launch/recipe.py --out runs/recipe_digits data.name=imagefolder data.root=data/digits data.image_size=28
+    python launch/recipe.py --out runs/recipe_km --head kmeans head.max_iter=300     # head.* go to the head
 
 Each stage is the project's own command, run as a subprocess and skipped when its output is newer than its
 input, so an interrupted recipe resumes where it stopped (pretraining resumes from its newest checkpoint):
@@ -10,7 +11,8 @@ input, so an interrupted recipe resumes where it stopped (pretraining resumes fr
   3. launch/cluster.py --method HEAD --normalise NORM    → OUT/HEAD/results.json (one run per seed)
 OUT/recipe_HEAD.json collects the settings, each stage's wall time and the head's scores. The defaults of
 --layer, --normalise and --head are the choices BENCHMARKS.md §5 made on Fashion-MNIST (without labels
-inside any run); key=value arguments override the training config exactly as for launch/train.py.
+inside any run); key=value arguments override the training config exactly as for launch/train.py, and
+head.NAME=VALUE ones set the head's hyperparameters exactly as for launch/cluster.py.
 """
 
 from __future__ import annotations
@@ -22,25 +24,23 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)  # launch/ holds scripts whose names could shadow stdlib modules
-
-from deepcluster.config import ConfigError, load_config  # noqa: E402
-from deepcluster.evaluation.layers import available_layers  # noqa: E402
-from deepcluster.heads import HEADS  # noqa: E402
-from deepcluster.heads.normalise import parse_spec  # noqa: E402
+from deepcluster.atomic import write_json_atomic
+from deepcluster.config import ConfigError, load_config, split_section
+from deepcluster.heads import HEADS
+from deepcluster.heads.normalise import parse_spec
+from deepcluster.models.taps import available_layers
 
 DEFAULTS = {"layer": "conv3", "normalise": "whiten:64", "head": "spectral"}
 # Spectral clustering on the global 10-NN graph of the whitened conv3 features, with an equipartition in place
 # of plain k-means on the embedding (the classes are assumed to be of about equal size): BENCHMARKS.md §5
 # compares it with SpectralNet, k-means, other layers and the same head on a random network and raw pixels.
-DEFAULT_HEAD_SET = ["n_neighbors=10", "assign=balanced"]
+DEFAULT_HEAD_SET = ["head.n_neighbors=10", "head.assign=balanced"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (pretraining run, features, head results)")
-    p.add_argument("--config", default=str(ROOT / "configs/fashion_mnist.yaml"), help="training recipe")
+    p.add_argument("--config", default="configs/fashion_mnist.yaml", help="training recipe")
     p.add_argument("--nproc", type=int, default=2, help="training processes (torchrun); 1 runs plain python")
     p.add_argument("--layer", default=DEFAULTS["layer"], help="layer whose features are clustered")
     p.add_argument("--target-dims", type=int, default=2048, help="average-pool a conv layer to about this many "
@@ -50,12 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=None, help="clusters for the head (default: the number of classes, "
                    "10 for Fashion-MNIST; needed for unlabelled data)")
     p.add_argument("--seeds", type=int, default=5, help="head runs with seeds 0..S-1 (mean/median reported)")
-    p.add_argument("--head-set", action="append", default=None, metavar="NAME=JSON",
-                   help=f"head hyperparameter; with the default head these come after (and override) "
-                   f"{' '.join(DEFAULT_HEAD_SET)}")
-    p.add_argument("overrides", nargs="*", help="training config overrides, e.g. train.epochs=3")
+    p.add_argument("overrides", nargs="*", help="training config overrides, e.g. train.epochs=3, and head "
+                   f"hyperparameters, e.g. head.max_iter=300 (with the default head these come after, and "
+                   f"override, {' '.join(DEFAULT_HEAD_SET)})")
     args = p.parse_args(argv)
-    args.head_set = [*(DEFAULT_HEAD_SET if args.head == DEFAULTS["head"] else []), *(args.head_set or [])]
+    head_set = [item for item in args.overrides if item.startswith("head.")]
+    args.overrides = [item for item in args.overrides if not item.startswith("head.")]
+    args.head_set = [*(DEFAULT_HEAD_SET if args.head == DEFAULTS["head"] else []), *head_set]
     return args
 
 
@@ -72,7 +73,7 @@ def stage(name: str, cmd: list[str], output: Path | None, inputs: list[Path], ti
         return
     print(f"== {name}: {' '.join(cmd)}", flush=True)
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    subprocess.run(cmd, check=True)
     times[name] = round(time.perf_counter() - t0, 1)
 
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # every setting is checked before the first stage starts
         cfg = load_config(args.config, [*args.overrides, f"run_dir={Path(args.out) / 'pretrain'}"])
         parse_spec(args.normalise)
+        split_section(args.head_set, "head")  # malformed head.* items fail here, not after pretraining
         if args.layer not in available_layers(cfg.model.arch):
             raise ConfigError(f"--layer {args.layer} does not exist in model.arch={cfg.model.arch}; choose from "
                               f"{', '.join(available_layers(cfg.model.arch))}")
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
-    train = [str(ROOT / "launch/train.py"), "--config", args.config, *args.overrides, f"run_dir={cfg.run_dir}"]
+    train = ["-m", "deepcluster.cli.train", "--config", args.config, *args.overrides, f"run_dir={cfg.run_dir}"]
     launcher = [py]
     if args.nproc > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}"]
@@ -110,13 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         # always run: it resumes an unfinished run, and a finished one only re-scores its features
         stage("pretrain", [*launcher, *train], None, [], times)
         checkpoint = newest_checkpoint(Path(cfg.run_dir))
-        stage("extract", [py, str(ROOT / "launch/extract.py"), "--checkpoint", str(checkpoint), "--layer",
+        stage("extract", [py, "-m", "deepcluster.cli.extract", "--checkpoint", str(checkpoint), "--layer",
                           args.layer, "--target-dims", str(args.target_dims), "--out", str(features),
                           *(["--limit", str(cfg.data.limit)] if cfg.data.limit else [])], features, [checkpoint], times)
         k = args.k or n_classes(features)
-        stage("head", [py, str(ROOT / "launch/cluster.py"), "--method", args.head, "--data", cfg.data.name,
+        stage("head", [py, "-m", "deepcluster.cli.cluster", "--method", args.head, "--data", cfg.data.name,
                        "--features", str(features), "--k", str(k), "--seeds", str(args.seeds), "--normalise",
-                       args.normalise, "--out", str(head_dir), *[f"--set={s}" for s in args.head_set]],
+                       args.normalise, "--out", str(head_dir), *args.head_set],
               head_dir / "results.json", [features], times)
     except subprocess.CalledProcessError as err:
         print(f"error: stage command failed with exit code {err.returncode}: {' '.join(err.cmd)}", file=sys.stderr)
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                "head": args.head, "head_set": args.head_set, "k": k, "seeds": args.seeds, "stage_seconds": times,
                **{m: results[m] for m in ("acc", "nmi", "ari") if m in results}}
     summary_file = out / f"recipe_{args.head}.json"
-    summary_file.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(summary_file, summary)
     print(f"\nrecipe on {cfg.data.name}: {args.layer} features, {args.normalise}, {args.head} (k={k}), "
           f"{args.seeds} seeds")
     for m in ("acc", "nmi", "ari"):

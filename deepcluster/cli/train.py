@@ -19,13 +19,11 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepcluster import dist  # noqa: E402
-from deepcluster.config import ConfigError, load_config  # noqa: E402
-from deepcluster.train.runner import run  # noqa: E402
+from deepcluster import dist
+from deepcluster.config import ConfigError, load_config
+from deepcluster.train.runner import run
 
 
 def main(argv: list[str] | None = None) -> int:

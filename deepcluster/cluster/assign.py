@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..seeds import Purpose, numpy_rng, stream_seed
 from .kmeans import run_kmeans
 from .pca import preprocess_features
 from .reseed import reseed_empty_clusters
@@ -19,11 +20,6 @@ class Clustering:
     n_empty: int  # clusters that were empty in k-means' final assignment and got re-seeded
 
 
-def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
-    """A 31-bit seed for one purpose of one epoch, so runs and resumes draw the same numbers."""
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
 def cluster_features(
     features: np.ndarray, valid: np.ndarray, k: int, pca_dim: int, niter: int, seed: int, epoch: int, backend: str
 ) -> Clustering:
@@ -33,9 +29,9 @@ def cluster_features(
         raise ValueError(f"cluster.k={k} is larger than the {len(usable):,} decodable samples; lower cluster.k")
     rows = features if len(usable) == len(features) else features[usable]  # no copy when every row is usable
     x = preprocess_features(rows, pca_dim)  # float32 (N, pca_dim) from float32 or float16 features
-    result = run_kmeans(x, k, niter, seed=epoch_seed(seed, epoch, stream=2), backend=backend)
+    result = run_kmeans(x, k, niter, seed=stream_seed(seed, Purpose.KMEANS, epoch, bits=31), backend=backend)
     loss = result.loss
-    result, n_empty = reseed_empty_clusters(x, result, np.random.default_rng([seed, epoch, 3]))
+    result, n_empty = reseed_empty_clusters(x, result, numpy_rng(seed, Purpose.RESEED, epoch))
     assignments = np.full(len(features), -1, dtype=np.int64)
     distances = np.full(len(features), np.inf, dtype=np.float32)
     assignments[usable] = result.assignments

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .. import dist
-from .assign import epoch_seed
+from ..seeds import Purpose, numpy_rng, stream_seed
 from .comm import GroupComm
 from .kmeans import KMeansResult, flat_l2_index
 from .pca import apply_whitening, fit_whitening, l2_normalize
@@ -94,10 +94,10 @@ def cluster_features_distributed(
     comm = GroupComm(len(usable), device)  # offsets among usable rows only
     rows = features_local if len(usable) == len(features_local) else features_local[usable]  # no copy if all usable
     x = whiten_distributed(rows, pca_dim, sample_size, comm,
-                           np.random.default_rng([seed, epoch, 6, dist.rank()]))
-    result = distributed_kmeans(x, k, niter, epoch_seed(seed, epoch, stream=2), comm, backend)
+                           numpy_rng(seed, Purpose.PCA_SAMPLE, epoch, dist.rank()))
+    result = distributed_kmeans(x, k, niter, stream_seed(seed, Purpose.KMEANS, epoch, bits=31), comm, backend)
     loss = result.loss
-    result, n_empty = reseed_empty_clusters(x, result, np.random.default_rng([seed, epoch, 3]), comm=comm)
+    result, n_empty = reseed_empty_clusters(x, result, numpy_rng(seed, Purpose.RESEED, epoch), comm=comm)
     assignments = np.full(len(features_local), -1, dtype=np.int64)
     distances = np.full(len(features_local), np.inf, dtype=np.float32)
     assignments[usable], distances[usable] = result.assignments, result.distances

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
 import torch
-
-from .. import dist
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,31 +19,6 @@ class KMeansResult:
 
 # One StandardGpuResources per GPU and process: it reserves scratch memory, so it is made once, not per call.
 _GPU_RESOURCES: dict[int, faiss.StandardGpuResources] = {}
-
-FAISS_GPU_INSTALL = ("pip uninstall -y faiss-cpu && pip install faiss-cuda==1.14.1.post4 "
-                     "(CUDA 13, like torch 2.14.1; docker/Dockerfile does this)")
-
-
-def faiss_gpu_available() -> bool:
-    """faiss was built with GPU support and sees a GPU (faiss-cpu has neither)."""
-    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
-
-
-def kmeans_backend(device: torch.device) -> str:
-    """'gpu' when the run computes on CUDA and faiss can use that GPU, else 'cpu'.
-
-    A CUDA run on CPU faiss still clusters correctly, but its k-means is an order of magnitude
-    slower and nothing else would tell you, so that fallback is logged as a warning.
-    """
-    if device.type != "cuda":
-        return "cpu"
-    if faiss_gpu_available():
-        return "gpu"
-    if dist.is_main():  # every rank falls back alike; one line says it
-        log.warning("device is %s but faiss has no GPU support (faiss-cpu is installed, or GPU faiss found no "
-                    "GPU): k-means falls back to CPU faiss, about 10x slower; install GPU faiss: %s",
-                    device, FAISS_GPU_INSTALL)
-    return "cpu"
 
 
 def flat_l2_index(d: int, backend: str = "cpu"):

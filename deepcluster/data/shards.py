@@ -21,6 +21,7 @@ import webdataset as wds
 from torch.utils.data import DataLoader
 
 from ..config import ConfigError
+from ..seeds import Purpose, stream_seed
 from .decode import IMAGE_EXTENSIONS, UnreadableImage, load_rgb
 from .sources import ImageSource, collate_skipping_unreadable, image_transform
 
@@ -112,7 +113,8 @@ class ShardSource(ImageSource):
         produced, rounds = 0, 0
         while produced < steps:
             before = produced
-            for batch in self._stream(True, seed + 7919 * rounds, batch_size, workers, copies):
+            round_seed = stream_seed(seed, Purpose.SHARD_ROUND, rounds)
+            for batch in self._stream(True, round_seed, batch_size, workers, copies):
                 yield batch
                 produced += 1
                 if produced == steps:

@@ -1,5 +1,1 @@
-"""Scoring learned features: k-means against labels (here), linear probes and k-NN (their own modules)."""
-
-from .kmeans_eval import kmeans_label_scores
-
-__all__ = ["kmeans_label_scores"]
+"""Evaluating a saved network: linear probes and k-NN on frozen features, and feature files of any layer."""

@@ -25,17 +25,19 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .. import dist
+from ..atomic import write_bytes_atomic, write_json_atomic
 from ..config import ConfigError, TrainConfig
 from ..data import ImageSource, default_crop_min_scale
 from ..data.augment import random_resized_crop_flip
 from ..features import extract_features
 from ..pretrained import build_checked_source, data_config, load_pretrained
 from ..runtime import Runtime, progress, select_runtime
-from .knn import knn_accuracy
-from .layers import DEFAULT_TARGET_DIMS, LayerTaps
+from ..seeds import Purpose, numpy_rng, stream_seed, torch_generator
+from ..scores.knn import knn_accuracy
+from ..models.taps import DEFAULT_TARGET_DIMS, LayerTaps
 
 log = logging.getLogger("deepcluster.eval")
 
@@ -84,7 +86,7 @@ def freeze(module: nn.Module) -> nn.Module:
 # ---------------------------------------------------------------------------------------------------
 def build_probes(dims: dict[str, int], n_classes: int, seed: int) -> nn.ModuleDict:
     """One Linear(dims, classes) per layer, weights N(0, 0.01), bias 0, identical on every rank."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch_generator(seed, Purpose.PROBE_INIT)
     probes = nn.ModuleDict({name: nn.Linear(d, n_classes) for name, d in dims.items()})
     with torch.no_grad():
         for probe in probes.values():
@@ -103,7 +105,7 @@ def _epoch_plan(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndar
     world, rank = dist.world_size(), dist.rank()
     if batch_size % world:
         raise ConfigError(f"--batch-size {batch_size} is not divisible by the {world} processes; use a multiple")
-    order = np.random.default_rng([seed, epoch, 7]).permutation(n)
+    order = numpy_rng(seed, Purpose.PROBE_ORDER, epoch).permutation(n)
     mine, sizes = [], []
     for start in range(0, n, batch_size):
         chunk = order[start:start + batch_size]
@@ -160,9 +162,10 @@ def train_probes(taps: LayerTaps, probes: nn.ModuleDict, source: ImageSource, ru
     for epoch in range(s.epochs):
         t0 = time.perf_counter()
         indices, sizes = _epoch_plan(len(source), s.batch_size, s.seed, epoch)
-        generator = torch.Generator(device=runtime.device).manual_seed(s.seed * 1000 + epoch * 10 + dist.rank())
+        augment_seed = stream_seed(s.seed, Purpose.PROBE_AUGMENT, epoch, dist.rank())
+        generator = torch.Generator(device=runtime.device).manual_seed(augment_seed)
         if cached is None:
-            batches = iter(source.batches(indices, world_batch, train=s.augment, seed=s.seed + epoch,
+            batches = iter(source.batches(indices, world_batch, train=s.augment, seed=augment_seed,
                                           workers=s.workers))
         else:
             chunks = (torch.as_tensor(indices[i:i + world_batch]) for i in range(0, len(indices), world_batch))
@@ -261,7 +264,7 @@ def save_probes(out_dir: Path, probes: nn.ModuleDict, taps: LayerTaps, n_classes
     tensors = {k: v.detach().cpu().contiguous() for k, v in probes.state_dict().items()}
     meta = {"layers": json.dumps(taps.describe()), "n_classes": str(n_classes), "checkpoint": str(checkpoint),
             "arch": taps.arch, "pooling": "AdaptiveAvgPool2d(pool_side) then flatten; pool_side 0 = no pooling"}
-    save_file(tensors, str(path), metadata=meta)
+    write_bytes_atomic(path, save(tensors, metadata=meta))
     return path
 
 
@@ -305,7 +308,7 @@ def run_linear_eval(checkpoint: str, out_dir: str | Path, s: ProbeSettings, devi
                   "settings": asdict(s), "layers": taps.describe(), "linear": results, "knn": knn,
                   "history": history, "time_probe_s": time_probe, "time_knn_s": time.perf_counter() - t0,
                   "backbone_unchanged": True, "probes_file": str(probes_file)}
-        (out_dir / "linear_eval.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_json_atomic(out_dir / "linear_eval.json", report)
     dist.barrier()
     return report
 

@@ -105,7 +105,7 @@ def checkpoint_features(checkpoint: str, name: str, root: str | None,
     ``limit`` is the engine's ``data.limit``: only the first N samples are extracted (not the random subset
     taken from pixels and features files), so a quick look at a large dataset stays quick.
     """
-    from deepcluster.features import extract_for_checkpoint
+    from deepcluster.evaluation.frozen_features import extract_for_checkpoint
 
     features, labels = extract_for_checkpoint(checkpoint, name, root, limit=limit)
     features = check_features(features, what=f"features of {checkpoint}")

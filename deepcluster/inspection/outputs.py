@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..atomic import atomic_open
 from ..data import ImageSource
 from ..runtime import progress
 from ..visualize import cluster_grid
@@ -19,7 +19,8 @@ CSV_COLUMNS = ("key", "index", "cluster", "distance", "rank_in_cluster", "cluste
 
 
 def write_png(grid: torch.Tensor, path: Path) -> Path:
-    Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy()).save(path)
+    with atomic_open(path) as f:
+        Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy()).save(f, format="PNG")
     return path
 
 
@@ -57,8 +58,7 @@ def write_csv(path: Path, source: ImageSource, m: Membership) -> Path:
     sizes = m.sizes()
     used = np.flatnonzero(m.assignments >= 0)
     order = np.r_[used[np.lexsort((ranks[used], m.assignments[used]))], np.flatnonzero(m.assignments < 0)]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w") as f:
         out = csv.writer(f)
         out.writerow(CSV_COLUMNS)
         for i in order:
@@ -66,7 +66,6 @@ def write_csv(path: Path, source: ImageSource, m: Membership) -> Path:
             label = "" if source.labels is None else int(source.labels[i])
             out.writerow([source.keys[i], int(i), c, f"{m.distances[i]:.6f}" if c >= 0 else "",
                           int(ranks[i]), int(sizes[c]) if c >= 0 else 0, label, ""])
-    os.replace(tmp, path)
     return path
 
 

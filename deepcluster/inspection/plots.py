@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ..atomic import atomic_open  # noqa: E402
+
 # metrics.jsonl keys worth a curve, grouped into panels
 CURVES = {
     "train loss (pseudo-labels)": ("train_loss",),
@@ -55,6 +57,7 @@ def learning_curves_figure(rows: list[dict]):
 
 
 def save_figure(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=100)
+    with atomic_open(path) as f:
+        fig.savefig(f, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return path

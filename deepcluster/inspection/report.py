@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_json_atomic
 from ..config import TrainConfig
 from ..features import extract_features
 from ..pretrained import build_checked_source, data_config, default_device, load_pretrained
@@ -94,7 +95,7 @@ def inspect(checkpoint: str | Path, out_dir: str | Path, s: InspectSettings | No
                "n_samples": len(source), "n_left_out": int((m.assignments < 0).sum()),
                "sizes": sizes.tolist(), "purity": purity(source, m), "grids": len(grids),
                "learning_curves": bool(rows), "files": {k: str(v) for k, v in files.items()}}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(out_dir / "summary.json", summary)
     return summary
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ..config import ConfigError, ModelConfig
 from .alexnet import AlexNetTrunk, alexnet_mlp
 from .compact import CompactNet
+from .extractor import FeatureExtractor
 from .resnet import build_resnet
 from .sobel import Sobel
 
@@ -24,20 +25,12 @@ TAP_BACKBONE = "backbone"  # the backbone's output, globally average-pooled
 TAP_CLUSTERED = "clustered"  # the representation k-means clusters (the MLP output)
 
 
-class DeepClusterNet(nn.Module):
-    def __init__(self, sobel: nn.Module | None, backbone: nn.Module, mlp: nn.Module, feature_dim: int, k: int):
-        super().__init__()
-        self.sobel = sobel
-        self.backbone = backbone
-        self.mlp = mlp
-        self.feature_dim = feature_dim
-        self.top_layer = nn.Linear(feature_dim, k)
+class DeepClusterNet(FeatureExtractor):
+    """The feature extractor plus a top layer with one logit per current cluster."""
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The representation k-means clusters (eval mode for extraction)."""
-        if self.sobel is not None:
-            x = self.sobel(x)
-        return self.mlp(self.backbone(x))
+    def __init__(self, sobel: nn.Module | None, backbone: nn.Module, mlp: nn.Module, feature_dim: int, k: int):
+        super().__init__(sobel, backbone, mlp, feature_dim)
+        self.top_layer = nn.Linear(feature_dim, k)
 
     @property
     def tap_names(self) -> tuple[str, ...]:

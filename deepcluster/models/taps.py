@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ..pretrained import FeatureExtractor
+from .extractor import FeatureExtractor
 
 PENULTIMATE = "penultimate"
 DEFAULT_TARGET_DIMS = 9216

@@ -9,12 +9,13 @@ them and no untrusted pickle is ever executed.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..atomic import atomic_open
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^epoch_(\d+)\.pt$")
@@ -38,17 +39,8 @@ def save_checkpoint(state: dict[str, Any], folder: str | Path, epoch: int, keep:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = checkpoint_path(folder, epoch)
-    tmp = folder / f".{final.name}.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_open(final) as f:
         torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
     for old in list_checkpoints(folder)[keep:]:
         old.unlink(missing_ok=True)
     return final

@@ -19,7 +19,7 @@ from ..cluster import cluster_features
 from ..cluster.distributed import cluster_features_distributed
 from ..config import Config
 from ..data import ImageSource
-from ..evaluation import kmeans_label_scores
+from ..scores import kmeans_label_scores
 from ..features import FEATURES, LocalFeatures, assemble_on_main, extract_local
 from ..metrics import score_clustering
 from ..models import DeepClusterNet

@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, drop_removed_keys
 from ..models import DeepClusterNet
 
 # Keys that may change when a run is resumed; anything else would silently change the experiment.
-RESUMABLE_CHANGES = ("run_dir", "train.epochs", "train.workers", "train.log_every", "checkpoint.keep", "log.")
+RESUMABLE_CHANGES = ("run_dir", "train.epochs", "train.workers", "checkpoint.keep", "log.")
 
 
 def build_optimizer(net: DeepClusterNet, cfg) -> torch.optim.SGD:
@@ -34,6 +34,12 @@ def reset_top_layer(net: DeepClusterNet, optimizer: torch.optim.Optimizer, gener
     net.reset_top_layer(generator)
     for p in net.top_layer.parameters():
         optimizer.state.pop(p, None)
+
+
+def reclusters(epoch: int, reassign_every: int, have_assignments: bool) -> bool:
+    """Whether ``epoch`` starts with a new clustering: every ``reassign_every`` epochs, and always when no
+    assignments exist yet (a fresh run, or a resume from a checkpoint written before any clustering)."""
+    return not have_assignments or epoch % reassign_every == 0
 
 
 def capture_rng() -> dict[str, Any]:
@@ -70,7 +76,7 @@ def check_resume_compatible(saved: dict[str, Any], cfg: Config) -> None:
 
     Keys added to the schema after the run was saved count as their defaults, so old runs still resume.
     """
-    old = {**_flatten(Config().to_dict()), **_flatten(saved)}
+    old = {**_flatten(Config().to_dict()), **_flatten(drop_removed_keys(saved))}
     new = _flatten(cfg.to_dict())
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and not _resumable(k)]
     if changed:

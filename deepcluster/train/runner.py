@@ -19,21 +19,22 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .. import dist
 from ..atomic import write_text_atomic
-from ..cluster import epoch_seed
 from ..config import Config, ConfigError, check_against_data, save_config
 from ..data import build_held_out_source, build_source, default_crop_min_scale
-from ..evaluation.knn_monitor import knn_top1, plan_knn
+from ..scores.knn_monitor import knn_top1, plan_knn
 from ..features import extract_local
 from ..metrics import ari, nmi, purity
 from ..models import build_network
 from ..runtime import select_runtime
 from ..sampling import rank_slice, uniform_cluster_indices
+from ..seeds import Purpose, numpy_rng, stream_seed, torch_generator
 from ..visualize import cluster_grid
 from .clustering_step import cluster_dataset, label_scores, sync_device
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .epoch import train_one_epoch
 from .run_log import KNN_KEYS, MetricsLog, TensorBoardLog, summary_table
-from .run_state import build_optimizer, capture_rng, check_resume_compatible, reset_top_layer, restore_rng
+from .run_state import (build_optimizer, capture_rng, check_resume_compatible, reclusters, reset_top_layer,
+                        restore_rng)
 
 log = logging.getLogger("deepcluster")
 
@@ -61,7 +62,7 @@ def run(cfg: Config) -> list[dict]:
                  cfg.eval.knn_every, knn_plan.description if knn_plan else "off (too few samples to split)")
 
     # ---------------- network, optimizer ----------------
-    torch.manual_seed(epoch_seed(cfg.seed, 0, stream=0))  # same initial weights on every rank and run
+    torch.manual_seed(stream_seed(cfg.seed, Purpose.INIT))  # same initial weights on every rank and run
     net = build_network(cfg.model, source.channels, source.image_size, cfg.cluster.k)
     check_against_data(cfg, len(source), net.feature_dim)
     net = net.to(device, memory_format=torch.channels_last if runtime.channels_last else torch.preserve_format)
@@ -91,9 +92,9 @@ def run(cfg: Config) -> list[dict]:
 
     # ---------------- the DeepCluster loop ----------------
     for epoch in range(start_epoch, cfg.train.epochs):
-        torch.manual_seed(epoch_seed(cfg.seed, epoch, stream=10 + dist.rank()))  # dropout etc.
+        torch.manual_seed(stream_seed(cfg.seed, Purpose.DROPOUT, epoch, dist.rank()))  # dropout etc.
         row: dict = {"epoch": epoch}
-        recluster = assignments is None or epoch % cfg.cluster.reassign_every == 0
+        recluster = reclusters(epoch, cfg.cluster.reassign_every, assignments is not None)
 
         # -- features of the whole dataset, k-means, assignments on every rank --
         time_extract = time_cluster = 0.0
@@ -120,10 +121,10 @@ def run(cfg: Config) -> list[dict]:
                 _record_eval(run_dir, "random_init", scores, knn, knn_plan)
             if dist.is_main() and (~clusters.valid).sum() > known_unreadable:
                 known_unreadable = _report_unreadable(source, clusters.valid, run_dir)
-            reset_top_layer(net, optimizer, torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch, stream=4)))
+            reset_top_layer(net, optimizer, torch_generator(cfg.seed, Purpose.TOP_LAYER, epoch))
 
         # -- one epoch on pseudo-labels sampled uniformly over clusters --
-        train_seed = epoch_seed(cfg.seed, epoch, stream=20 + dist.rank())
+        train_seed = stream_seed(cfg.seed, Purpose.AUGMENT, epoch, dist.rank())
         batches, n_batches = _training_batches(source, assignments, cfg, epoch, train_seed)
         sync_device(device)
         t0 = time.perf_counter()
@@ -242,7 +243,7 @@ def _cluster_metrics(assignments, previous, labels, k, recluster) -> dict:
 
 def _report_unreadable(source, valid: np.ndarray, run_dir: Path) -> int:
     bad = np.flatnonzero(~valid)
-    (run_dir / "unreadable.txt").write_text("".join(source.keys[i] + "\n" for i in bad))
+    write_text_atomic(run_dir / "unreadable.txt", "".join(source.keys[i] + "\n" for i in bad))
     examples = ", ".join(source.keys[i] for i in bad[:5])
     log.warning("%d file(s) could not be decoded and are left out of clustering and training (e.g. %s); "
                 "full list in %s", len(bad), examples, run_dir / "unreadable.txt")
@@ -252,7 +253,7 @@ def _report_unreadable(source, valid: np.ndarray, run_dir: Path) -> int:
 def _grid(source, clustering, cfg: Config, epoch: int):
     if cfg.log.image_grid_clusters == 0:
         return None
-    rng = np.random.default_rng([cfg.seed, epoch, 5])
+    rng = numpy_rng(cfg.seed, Purpose.GRID, epoch)
     in_use = np.unique(clustering.assignments[clustering.assignments >= 0])
     shown = rng.choice(in_use, min(cfg.log.image_grid_clusters, len(in_use)), replace=False)
     return cluster_grid(source, clustering.assignments, clustering.distances, sorted(shown.tolist()))
