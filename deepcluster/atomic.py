@@ -72,9 +72,20 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):
             written = written or os.path.getsize(tmp)
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC and not isinstance(err, DiskFull):
+        if _is_disk_full(err) and not isinstance(err, DiskFull):
             raise DiskFull(path, written) from err
         raise
+
+
+def _is_disk_full(err: BaseException | None) -> bool:
+    """ENOSPC anywhere in the chain: torch.save, for one, re-raises it as a RuntimeError."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

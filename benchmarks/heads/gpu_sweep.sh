@@ -15,8 +15,8 @@ out=${1:?usage: gpu_sweep.sh OUT FMNIST_IDX_DIR [FEATURES.npz]}
 fmnist=${2:?usage: gpu_sweep.sh OUT FMNIST_IDX_DIR [FEATURES.npz]}
 features=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
-recipe=(--set ae_init=fan_in --set ae_optimizer=sgd --set ae_lr=1 --set "ae_epochs=${AE_EPOCHS:-300}"
-        --set "dec:max_iter=${DEC_MAX_ITER:-20000}")
+recipe=(head.ae_init=fan_in head.ae_optimizer=sgd head.ae_lr=1 "head.ae_epochs=${AE_EPOCHS:-300}"
+        "dec.max_iter=${DEC_MAX_ITER:-20000}")
 common=(--device "${DEVICE:-cuda}" --methods ${METHODS:-ae_kmeans dec vade})
 export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 mkdir -p "$out"

@@ -9,9 +9,9 @@ seed). Per-method results are merged into OUT/METHOD/results.json and summarised
   python benchmarks/heads/run_heads.py --out runs/heads --summarise-only [--export benchmarks/results/heads/NAME]
 
 On a machine with more cores (or a GPU), ``--parallel P`` runs P seeds at once, each seed's methods in order
-(they share that seed's autoencoder). ``--set NAME=JSON`` is passed to every method (``--set
-dec:max_iter=20000`` to one only), and ``--features FILE`` clusters an extracted features file instead of
-raw pixels.
+(they share that seed's autoencoder). ``head.NAME=VALUE`` is passed to every method (launch/cluster.py's own
+syntax), ``METHOD.NAME=VALUE`` to one method only (``dec.max_iter=20000``), and ``--features FILE`` clusters an
+extracted features file instead of raw pixels.
 
 A seed whose training fails (a collapsed autoencoder, a NaN, an eigensolver that did not converge: all found
 without labels) is recorded as failed, counted in the table's seeds column, and left out of the statistics.
@@ -125,12 +125,12 @@ def run_seed(args: argparse.Namespace, seed: int) -> None:
             cmd += ["--data-root", args.data_root]
         if args.features:
             cmd += ["--features", args.features]
-        for pair in args.set:
-            target, colon, rest = pair.partition("=")[0].partition(":")
-            if not colon:
-                cmd += ["--set", pair]
-            elif target == method:  # METHOD:NAME=JSON applies to that method only
-                cmd += ["--set", pair.split(":", 1)[1]]
+        for pair in args.overrides:
+            target, _, setting = pair.partition(".")
+            if target == "head":
+                cmd.append(pair)
+            elif target == method:  # METHOD.NAME=VALUE applies to that method only
+                cmd.append(f"head.{setting}")
         start = time.perf_counter()
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL)
         print(f"seed {seed} {method}: {time.perf_counter() - start:.0f} s wall (process)", flush=True)
@@ -152,14 +152,16 @@ def main() -> None:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--data-root", default=None, help="Fashion-MNIST IDX folder (default: Debian's copy)")
     p.add_argument("--features", default=None, help="cluster this .npz from launch/extract.py instead of pixels")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
-                   help="hyperparameter override for every method (launch/cluster.py --set); "
-                   "METHOD:NAME=JSON for one method only, e.g. dec:max_iter=20000")
+    p.add_argument("overrides", nargs="*", metavar="head.NAME=VALUE",
+                   help="hyperparameters for every method (head.ae_epochs=30) or one (dec.max_iter=20000)")
     p.add_argument("--device", default="cpu", help="torch device for the heads (the CPU benchmark uses cpu)")
     p.add_argument("--parallel", type=int, default=1, help="seeds run at the same time (default 1)")
     p.add_argument("--summarise-only", action="store_true")
     p.add_argument("--export", default=None, metavar="DIR", help="also write the merged results to DIR")
     args = p.parse_args()
+    for pair in args.overrides:
+        if "=" not in pair or pair.partition(".")[0] not in ("head", *METHODS):
+            p.error(f"{pair!r} is not head.NAME=VALUE or METHOD.NAME=VALUE (METHOD one of {', '.join(METHODS)})")
     if not args.summarise_only:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:

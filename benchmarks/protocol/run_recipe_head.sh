@@ -9,6 +9,6 @@ for seed in 0 1 2; do
   feats="$out/seed${seed}_conv3_test.npz"
   [ -f "$feats" ] || python launch/extract.py --checkpoint "$runs/fmnist_train_seed$seed" --layer conv3 --split test --out "$feats"
   [ -f "$out/seed${seed}_test/results.json" ] || python launch/cluster.py --method spectral --data fashion_mnist \
-    --features "$feats" --normalise whiten:64 --set assign=balanced --k 10 --seeds 1 --first-seed "$seed" \
+    --features "$feats" --normalise whiten:64 head.assign=balanced --k 10 --seeds 1 --first-seed "$seed" \
     --out "$out/seed${seed}_test" --no-progress
 done

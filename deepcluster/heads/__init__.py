@@ -5,7 +5,8 @@ Every head has ``fit(features)``, ``predict(features)`` (also for unseen points)
 ``load(dir)``; features are an (N, d) float array (raw pixels in [0, 1], or a backbone's features).
 """
 
-from .ae_kmeans import AEKMeans, AutoencoderHead
+from .ae_head import AutoencoderHead
+from .ae_kmeans import AEKMeans
 from .base import ClusteringFailed, ClusteringHead, check_features
 from .dec import DEC
 from .kmeans import KMeans

@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..atomic import write_bytes_atomic
 from .base import ClusteringFailed, TrainingDiverged, check_finite
 
 
@@ -84,15 +82,13 @@ def apply_in_batches(module: nn.Module, x: torch.Tensor, batch_size: int = 4096)
 
 def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
              generator: torch.Generator, dropout: float = 0.0, optimizer: str = "adam",
-             precision: str = "fp32", progress: bool = False,
-             on_epoch_end: Callable[[int, float], None] | None = None) -> float:
+             precision: str = "fp32", progress: bool = False) -> float:
     """Minimise the reconstruction MSE with Adam (or SGD, momentum 0.9); returns the last epoch's mean loss.
 
     ``dropout`` > 0 makes it a denoising autoencoder (inputs randomly zeroed, clean target), the corruption
     the original DEC used for its stacked pretraining (rate 0.2). ``precision="bf16"`` runs the layers under
     bfloat16 autocast (weights, optimizer state and the loss stay fp32): about 2x faster per step on a CPU
     with AVX512-BF16 (BENCHMARKS.md §3, ``benchmarks/heads/ae_step_time.py``), but less stable at lr 1.
-    ``on_epoch_end(epoch, mse)`` is called after each epoch (1-based), for probes that watch the codes.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown autoencoder optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
@@ -105,7 +101,7 @@ def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, 
     ae.train()
     loss_value = float("nan")
     bar = tqdm(range(epochs), desc="autoencoder", disable=not progress, leave=False)
-    for epoch in bar:
+    for _ in bar:
         order = torch.randperm(len(x), generator=generator).to(x.device)
         total = torch.zeros((), device=x.device)
         for i in range(0, len(x), batch_size):
@@ -121,8 +117,6 @@ def pretrain(ae: Autoencoder, x: torch.Tensor, *, epochs: int, batch_size: int, 
         check_finite("autoencoder loss", total, "lower ae_lr or check the features' scale")
         loss_value = float(total) / len(x)
         bar.set_postfix(mse=f"{loss_value:.5f}")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, loss_value)
     return loss_value
 
 
@@ -200,10 +194,7 @@ def pretrained_autoencoder(x: np.ndarray, settings: dict[str, Any], *, seed: int
             "ae_cpu_seconds": time.process_time() - cpu_start, "ae_mse": mse}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
         state = {k: v.detach().cpu().contiguous() for k, v in ae.state_dict().items()}
-        save_file(state, tmp, metadata={"settings": json.dumps(key_settings), "mse": repr(mse)})
-        os.replace(tmp, path)
+        write_bytes_atomic(path, save(state, metadata={"settings": json.dumps(key_settings), "mse": repr(mse)}))
         info["ae_file"] = str(path)
     return ae, info

@@ -1,21 +1,23 @@
 """The contract every clustering head keeps: fit, predict, save, load, and input checks.
 
 A head is a clustering method run on frozen features (raw pixels or a backbone's features). Its
-hyperparameters live in ``self.params`` (plain JSON values), its learned state in a flat dict of tensors,
-so ``save`` writes ``config.json`` + ``weights.safetensors`` and nothing is ever unpickled on load.
+hyperparameters are the keyword arguments of its ``__init__`` (``hyperparameters.py`` checks their names and
+types), kept in ``self.params`` as plain JSON values; its learned state is a flat dict of tensors, so ``save``
+writes ``config.json`` + ``weights.safetensors`` and nothing is ever unpickled on load.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from ..atomic import write_bytes_atomic, write_json_atomic
+from .hyperparameters import as_int, check_names, coerce, signature_defaults
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -64,18 +66,34 @@ def check_finite(name: str, value: torch.Tensor, hint: str) -> None:
 
 
 class ClusteringHead:
-    """Base class: subclasses set ``method`` and implement ``_fit``, ``_predict``, ``_tensors``, ``_restore``."""
+    """Base class: subclasses set ``method``, pass their keyword arguments on to ``__init__`` unconverted and
+    implement ``_fit``, ``_predict``, ``_tensors``, ``_restore``."""
 
     method: ClassVar[str] = ""
+    # Hyperparameters a subclass takes through **params rather than by name (the autoencoder's), with defaults.
+    shared_hyperparameters: ClassVar[dict[str, Any]] = {}
+    # Names that heads saved by earlier versions may hold but that only shaped training (options since
+    # removed): dropped on load, since the saved state predicts the same without them.
+    retired_hyperparameters: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, k: int, seed: int = 0, **params: Any) -> None:
-        if int(k) < 1:
+        defaults = self.hyperparameters()
+        check_names(self.method, defaults, params)
+        k = as_int(self.method, "k", k)
+        if k < 1:
             raise ValueError(f"k must be a positive number of clusters, got {k}")
-        self.params: dict[str, Any] = {"k": int(k), "seed": int(seed), **params}
+        self.params: dict[str, Any] = {
+            "k": k, "seed": as_int(self.method, "seed", seed),
+            **{name: coerce(self.method, name, value, defaults[name]) for name, value in params.items()}}
         self.input_dim: int | None = None
         self.device = torch.device("cpu")
         self.progress = False
         self.info: dict[str, Any] = {}  # timings and diagnostics of the last fit (JSON-able)
+
+    @classmethod
+    def hyperparameters(cls) -> dict[str, Any]:
+        """Every valid hyperparameter name (besides k and seed) with its default."""
+        return {**cls.shared_hyperparameters, **signature_defaults(cls)}
 
     @property
     def k(self) -> int:
@@ -119,19 +137,16 @@ class ClusteringHead:
         return self
 
     def save(self, directory: str | Path) -> None:
-        """Write config.json and weights.safetensors, each atomically (temporary file, then os.replace)."""
+        """Write weights.safetensors, then config.json, each atomically (``deepcluster.atomic``)."""
         if self.input_dim is None:
             raise RuntimeError("cannot save an unfitted head")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {name: t.detach().cpu().contiguous() for name, t in self._tensors().items()}
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        os.close(fd)
-        save_file(tensors, tmp)
-        os.replace(tmp, directory / WEIGHTS_FILE)
+        write_bytes_atomic(directory / WEIGHTS_FILE, save(tensors))
         config = {"format_version": FORMAT_VERSION, "method": self.method, "input_dim": self.input_dim,
                   "params": self.params}
-        _atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2))
+        write_json_atomic(directory / CONFIG_FILE, config)
 
     @classmethod
     def load(cls, directory: str | Path) -> "ClusteringHead":
@@ -139,7 +154,7 @@ class ClusteringHead:
         config = read_config(directory)
         if cls.method and config["method"] != cls.method:
             raise ValueError(f"{directory} holds a {config['method']!r} head, not {cls.method!r}")
-        head = cls(**config["params"])
+        head = cls(**{k: v for k, v in config["params"].items() if k not in cls.retired_hyperparameters})
         head.input_dim = int(config["input_dim"])
         head._restore(load_file(directory / WEIGHTS_FILE))
         return head
@@ -167,10 +182,3 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     if config.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format_version {config.get('format_version')} is not {FORMAT_VERSION}")
     return config
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -8,8 +8,7 @@ P is recomputed over the *whole* dataset every ``update_interval`` iterations (D
 fixed in between; recomputing it per batch, as some ports do, chases a moving target. Training stops when
 fewer than ``tol`` (0.1 %) of the hard labels change between two refreshes, or after ``max_iter`` steps
 (20,000 as DEC-keras; on Fashion-MNIST the tolerance took 6,900-19,500 iterations, BENCHMARKS.md §3).
-Batches come from a fresh permutation each pass (``batch_order="shuffle"``) or, as DEC-keras does, from
-contiguous slices of the data in its stored order, the same every pass (``"fixed"``).
+Batches come from a fresh permutation of the data each pass.
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .ae_kmeans import AutoencoderHead
+from .ae_head import AutoencoderHead
 from .autoencoder import apply_in_batches
 from .base import check_finite
-from .kmeans import check_pick, kmeans_centroids
+from .kmeans import kmeans_centroids
 
 
 def student_t_assignment(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -42,18 +41,13 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
 
 class DEC(AutoencoderHead):
     method = "dec"
+    retired_hyperparameters = frozenset({"kmeans_pick", "batch_order"})
 
     def __init__(self, k: int, seed: int = 0, alpha: float = 1.0, lr: float = 0.01, momentum: float = 0.9,
                  batch_size: int = 256, update_interval: int = 140, tol: float = 0.001, max_iter: int = 20000,
-                 n_init: int = 20, kmeans_pick: str = "lowest", batch_order: str = "shuffle",
-                 **ae_params: Any) -> None:
-        if batch_order not in ("shuffle", "fixed"):
-            raise ValueError(f"batch_order={batch_order!r}: use 'shuffle' (a new permutation each pass) or "
-                             "'fixed' (contiguous slices in data order, as DEC-keras)")
-        super().__init__(k, seed, alpha=float(alpha), lr=float(lr), momentum=float(momentum),
-                         batch_size=int(batch_size), update_interval=int(update_interval), tol=float(tol),
-                         max_iter=int(max_iter), n_init=int(n_init), kmeans_pick=check_pick(kmeans_pick),
-                         batch_order=batch_order, **ae_params)
+                 n_init: int = 20, **ae_params: Any) -> None:
+        super().__init__(k, seed, alpha=alpha, lr=lr, momentum=momentum, batch_size=batch_size,
+                         update_interval=update_interval, tol=tol, max_iter=max_iter, n_init=n_init, **ae_params)
         self.centres: nn.Parameter | None = None
 
     def _soft_assign_all(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,19 +60,13 @@ class DEC(AutoencoderHead):
         encoder = self.ae.encoder
         x = self._tensor(x_np)
         codes = apply_in_batches(encoder, x).cpu().numpy()
-        init = kmeans_centroids(codes, self.k, n_init=p["n_init"], seed=self.seed, pick=p["kmeans_pick"])
+        init = kmeans_centroids(codes, self.k, n_init=p["n_init"], seed=self.seed)
         self.centres = nn.Parameter(torch.from_numpy(init).to(self.device))
         opt = torch.optim.SGD([*encoder.parameters(), self.centres], lr=p["lr"], momentum=p["momentum"])
         generator = torch.Generator().manual_seed(self.seed + 2)
-
-        def new_order() -> torch.Tensor:
-            if p["batch_order"] == "fixed":
-                return torch.arange(len(x))
-            return torch.randperm(len(x), generator=generator)
-
         previous = None
         target = None
-        order = new_order()
+        order = torch.randperm(len(x), generator=generator)
         cursor = 0
         delta = float("nan")
         step = 0
@@ -98,7 +86,7 @@ class DEC(AutoencoderHead):
                         break
                 previous = labels
             if cursor >= len(x):
-                order = new_order()
+                order = torch.randperm(len(x), generator=generator)
                 cursor = 0
             idx = order[cursor : cursor + p["batch_size"]].to(self.device)
             cursor += p["batch_size"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..cluster.pca import apply_whitening, fit_whitening, l2_normalize
 
 CHOICES = "none, l2 or whiten:D (PCA-whiten to D dims, then L2)"
@@ -60,10 +61,8 @@ class FeatureNormaliser:
         arrays = {"spec": np.asarray(self.spec)}
         if self.matrix is not None:
             arrays.update(matrix=self.matrix, bias=self.bias)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_open(path, "wb") as f:
             np.savez(f, **arrays)
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureNormaliser":

@@ -8,6 +8,7 @@ from typing import Any
 from .ae_kmeans import AEKMeans
 from .base import ClusteringHead, read_config
 from .dec import DEC
+from .hyperparameters import check_names
 from .kmeans import KMeans
 from .spectral import SpectralClustering
 from .spectralnet import SpectralNet
@@ -19,9 +20,13 @@ HEADS: dict[str, type[ClusteringHead]] = {
 
 
 def build_head(method: str, k: int, seed: int = 0, **params: Any) -> ClusteringHead:
+    """A new head of ``method``. A misspelt hyperparameter is refused with the closest valid name; values are
+    converted to the hyperparameter's type where that loses nothing (``hyperparameters.py``)."""
     if method not in HEADS:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {', '.join(HEADS)}")
-    return HEADS[method](k, seed, **params)
+    head_class = HEADS[method]
+    check_names(method, head_class.hyperparameters(), params)
+    return head_class(k, seed, **params)
 
 
 def load_head(directory: str | Path) -> ClusteringHead:

@@ -58,12 +58,12 @@ class SpectralClustering(ClusteringHead):
 
     def __init__(self, k: int, seed: int = 0, n_neighbors: int = 10, scale_neighbor: int = 2, n_init: int = 10,
                  assign: str = "kmeans") -> None:
+        super().__init__(k, seed, n_neighbors=n_neighbors, scale_neighbor=scale_neighbor, n_init=n_init,
+                         assign=assign)
         if assign not in ASSIGNMENTS:
             raise ValueError(f"spectral assign={assign!r} is unknown; use one of {', '.join(ASSIGNMENTS)}")
-        if int(n_neighbors) < 1 or int(scale_neighbor) < 1:
+        if self.params["n_neighbors"] < 1 or self.params["scale_neighbor"] < 1:
             raise ValueError("spectral n_neighbors and scale_neighbor must be >= 1")
-        super().__init__(k, seed, n_neighbors=int(n_neighbors), scale_neighbor=int(scale_neighbor),
-                         n_init=int(n_init), assign=assign)
         self.train: np.ndarray | None = None  # training features, to find a new point's neighbours
         self.eigvecs: np.ndarray | None = None  # U (N, K), unscaled rows
         self.eigvals: np.ndarray | None = None

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .ae_kmeans import AutoencoderHead
+from .ae_head import AutoencoderHead
 from .autoencoder import apply_in_batches, mlp
 from .balanced import ASSIGNMENTS, assign_points, fit_assignment
 from .base import check_finite
@@ -135,15 +135,14 @@ class SpectralNet(AutoencoderHead):
                  scale_neighbor: int = 2, ortho_grad: bool = True, siamese: bool = False,
                  siamese_iters: int = 2000, n_init: int = 10, graph: str = "batch", assign: str = "kmeans",
                  **ae_params: Any) -> None:
-        if graph not in GRAPHS:
-            raise ValueError(f"spectralnet graph={graph!r} is unknown; use one of {', '.join(GRAPHS)}")
-        if assign not in ASSIGNMENTS:
-            raise ValueError(f"spectralnet assign={assign!r} is unknown; use one of {', '.join(ASSIGNMENTS)}")
-        super().__init__(k, seed, use_autoencoder=bool(use_autoencoder), hidden=[int(h) for h in hidden],
-                         iters=int(iters), batch_size=int(batch_size), lr=float(lr), n_neighbors=int(n_neighbors),
-                         scale_neighbor=int(scale_neighbor), ortho_grad=bool(ortho_grad), siamese=bool(siamese),
-                         siamese_iters=int(siamese_iters), n_init=int(n_init), graph=graph, assign=assign,
+        super().__init__(k, seed, use_autoencoder=use_autoencoder, hidden=hidden, iters=iters, batch_size=batch_size,
+                         lr=lr, n_neighbors=n_neighbors, scale_neighbor=scale_neighbor, ortho_grad=ortho_grad,
+                         siamese=siamese, siamese_iters=siamese_iters, n_init=n_init, graph=graph, assign=assign,
                          **ae_params)
+        if self.params["graph"] not in GRAPHS:
+            raise ValueError(f"spectralnet graph={graph!r} is unknown; use one of {', '.join(GRAPHS)}")
+        if self.params["assign"] not in ASSIGNMENTS:
+            raise ValueError(f"spectralnet assign={assign!r} is unknown; use one of {', '.join(ASSIGNMENTS)}")
         self.net: nn.Sequential | None = None
         self.siamese_net: nn.Sequential | None = None
         self.ortho: torch.Tensor | None = None

@@ -4,10 +4,8 @@ Generative model: c ~ Cat(pi), z | c ~ N(mu_c, diag sigma_c^2), x | z from the d
 q(z|x) = N(mu~, diag sigma~^2); the loss is the negative ELBO of eq. 17 with one reparameterised sample:
   recon + 1/2 sum_c gamma_c sum_j [log s_cj + s~_j / s_cj + (mu~_j - mu_cj)^2 / s_cj]
         - sum_c gamma_c log(pi_c / gamma_c) - 1/2 sum_j (1 + log s~_j),        gamma_c = q(c | z)  (eq. 16)
-Initialisation: the encoder/decoder of a pretrained autoencoder, pi uniform, and mu_c, s_c either from a
-diagonal GMM fitted by EM on its codes, started at the k-means centroids (``prior_init="gmm"``, as the
-reference; the default), or the means and variances of the k-means partition itself (``prior_init="kmeans"``,
-no EM; no better on Fashion-MNIST over 8 seeds, BENCHMARKS.md §3).
+Initialisation, as the reference: the encoder/decoder of a pretrained autoencoder, pi uniform, and mu_c, s_c
+from a diagonal GMM fitted by EM on its codes, started at the k-means centroids.
 
 Fixes to the reference's known failure modes: pi = softmax(logits), so it can never go negative; gamma by
 log-sum-exp (no underflow to 0/0); variances are floor + exp(.) so none reaches 0; prediction is the argmax
@@ -28,25 +26,10 @@ from sklearn.mixture import GaussianMixture
 from torch import nn
 from tqdm.auto import tqdm
 
-from .ae_kmeans import AutoencoderHead
+from .ae_head import AutoencoderHead
 from .autoencoder import Autoencoder, apply_in_batches
 from .base import check_finite
-from .kmeans import check_pick, kmeans_centroids, nearest_centroid
-
-PRIOR_INITS = ("gmm", "kmeans")
-
-
-def partition_moments(codes: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and diagonal variance (k, d) of each cell of the k-means partition. A cell with fewer than two
-    codes keeps its centroid and gets the variance of all codes, so no component starts as a spike."""
-    labels = nearest_centroid(codes, centroids)
-    means = centroids.astype(np.float64)
-    variances = np.tile(codes.var(axis=0), (len(centroids), 1))
-    for c in range(len(centroids)):
-        members = codes[labels == c]
-        if len(members) > 1:
-            means[c], variances[c] = members.mean(axis=0), members.var(axis=0)
-    return means, variances
+from .kmeans import kmeans_centroids
 
 
 class VaDEModel(nn.Module):
@@ -94,17 +77,14 @@ class VaDEModel(nn.Module):
 
 class VaDE(AutoencoderHead):
     method = "vade"
+    retired_hyperparameters = frozenset({"kmeans_pick", "prior_init"})
 
     def __init__(self, k: int, seed: int = 0, epochs: int = 10, lr: float = 1e-3, batch_size: int = 256,
-                 lr_decay: float = 0.9, n_init: int = 20, kmeans_pick: str = "lowest", prior_init: str = "gmm",
-                 **ae_params: Any) -> None:
-        if int(epochs) < 1:
-            raise ValueError(f"vade needs epochs >= 1, got {epochs}")
-        if prior_init not in PRIOR_INITS:
-            raise ValueError(f"prior_init={prior_init!r} is unknown; use one of {', '.join(PRIOR_INITS)}")
-        super().__init__(k, seed, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                         lr_decay=float(lr_decay), n_init=int(n_init), kmeans_pick=check_pick(kmeans_pick),
-                         prior_init=prior_init, **ae_params)
+                 lr_decay: float = 0.9, n_init: int = 20, **ae_params: Any) -> None:
+        super().__init__(k, seed, epochs=epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay, n_init=n_init,
+                         **ae_params)
+        if self.params["epochs"] < 1:
+            raise ValueError(f"vade needs epochs >= 1, got {self.params['epochs']}")
         self.model: VaDEModel | None = None
 
     def _new_model(self) -> VaDEModel:
@@ -113,36 +93,30 @@ class VaDE(AutoencoderHead):
 
     def _initialise(self, x: torch.Tensor, x_np: np.ndarray) -> None:
         """Copy the pretrained autoencoder in and fit the mixture prior on its codes."""
-        self._initialise_from(self._pretrain_autoencoder(x_np), x)
-
-    @torch.no_grad()
-    def _initialise_from(self, ae: nn.Module, x: torch.Tensor) -> None:
-        m = self.model = self._new_model()
-        m.body.load_state_dict(ae.encoder[:-1].state_dict())
-        m.mu_head.load_state_dict(ae.encoder[-1].state_dict())
-        m.decoder.load_state_dict(ae.decoder.state_dict())
-        codes = apply_in_batches(ae.encoder, x).cpu().numpy().astype(np.float64)
-        code_var = float(codes.var(axis=0).mean())
-        centroids = kmeans_centroids(codes.astype(np.float32), self.k, n_init=self.params["n_init"], seed=self.seed,
-                                     pick=self.params["kmeans_pick"])
-        if self.params["prior_init"] == "gmm":
+        ae = self._pretrain_autoencoder(x_np)
+        with torch.no_grad():
+            m = self.model = self._new_model()
+            m.body.load_state_dict(ae.encoder[:-1].state_dict())
+            m.mu_head.load_state_dict(ae.encoder[-1].state_dict())
+            m.decoder.load_state_dict(ae.decoder.state_dict())
+            codes = apply_in_batches(ae.encoder, x).cpu().numpy().astype(np.float64)
+            code_var = float(codes.var(axis=0).mean())
+            centroids = kmeans_centroids(codes.astype(np.float32), self.k, n_init=self.params["n_init"], seed=self.seed)
             gmm = GaussianMixture(self.k, covariance_type="diag", means_init=centroids, reg_covar=1e-6 * code_var,
                                   max_iter=100, random_state=self.seed).fit(codes)
             means, variances = gmm.means_, gmm.covariances_
             self.info.update(gmm_converged=bool(gmm.converged_))
-        else:
-            means, variances = partition_moments(codes, centroids)
-        m.var_floor.fill_(1e-4 * code_var)
-        m.mu_c.copy_(torch.from_numpy(means).float())
-        # var_c = floor + exp(logvar_c) must equal the mixture's variance at the start.
-        component_var = np.maximum(variances - 1e-4 * code_var, 1e-8 * code_var)
-        m.logvar_c.copy_(torch.from_numpy(np.log(component_var)).float())
-        # q(z|x) starts narrow (a tenth of the mean cluster variance): the codes stay where k-means saw them.
-        nn.init.zeros_(m.logvar_head.weight)
-        nn.init.constant_(m.logvar_head.bias, math.log(0.1 * float(variances.mean())))
-        mse = float(((apply_in_batches(ae, x) - x) ** 2).mean())
-        m.noise_var.fill_(max(mse, 1e-6))
-        self.info.update(vade_noise_var=mse)
+            m.var_floor.fill_(1e-4 * code_var)
+            m.mu_c.copy_(torch.from_numpy(means).float())
+            # var_c = floor + exp(logvar_c) must equal the mixture's variance at the start.
+            component_var = np.maximum(variances - 1e-4 * code_var, 1e-8 * code_var)
+            m.logvar_c.copy_(torch.from_numpy(np.log(component_var)).float())
+            # q(z|x) starts narrow (a tenth of the mean cluster variance): the codes stay where k-means saw them.
+            nn.init.zeros_(m.logvar_head.weight)
+            nn.init.constant_(m.logvar_head.bias, math.log(0.1 * float(variances.mean())))
+            mse = float(((apply_in_batches(ae, x) - x) ** 2).mean())
+            m.noise_var.fill_(max(mse, 1e-6))
+            self.info.update(vade_noise_var=mse)
 
     def _fit(self, x_np: np.ndarray) -> None:
         p = self.params
@@ -153,7 +127,7 @@ class VaDE(AutoencoderHead):
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=p["lr_decay"])  # reference: x0.9 / 10 ep
         generator = torch.Generator().manual_seed(self.seed + 3)
         bar = tqdm(range(p["epochs"]), desc="vade", disable=not self.progress, leave=False)
-        for epoch in bar:
+        for _ in bar:
             m.train()
             order = torch.randperm(len(x), generator=generator).to(self.device)
             total = torch.zeros((), device=self.device)
@@ -168,11 +142,7 @@ class VaDE(AutoencoderHead):
             sched.step()
             mean_loss = float(total) / len(x)
             bar.set_postfix(loss=f"{mean_loss:.3f}")
-            self._epoch_end(epoch + 1, mean_loss)
         self.info.update(vade_loss=mean_loss)
-
-    def _epoch_end(self, epoch: int, loss: float) -> None:
-        """Called after each training epoch with the mean loss; a hook for probes, a no-op here."""
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()

@@ -1,9 +1,25 @@
-"""Feature normalisation before the clustering heads (launch/cluster.py --normalise)."""
+"""Feature normalisation in front of a head (launch/cluster.py --normalise): the transforms, and the saved
+file written atomically."""
+
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from deepcluster.heads.normalise import FeatureNormaliser
+
+from .conftest import assert_written_atomically
+
+
+def test_a_saved_normaliser_is_written_atomically_and_replaces_the_previous_one(tmp_path):
+    x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    FeatureNormaliser("l2").save(tmp_path / "normaliser.npz")
+    whiten = FeatureNormaliser("whiten:4").fit(x)
+    whiten.save(tmp_path / "normaliser.npz")
+    assert_written_atomically(tmp_path / "normaliser.npz")
+    loaded = FeatureNormaliser.load(tmp_path / "normaliser.npz")
+    assert loaded.spec == "whiten:4"
+    np.testing.assert_array_equal(loaded.transform(x), whiten.transform(x))
 
 
 def anisotropic(n=500, d=12, seed=0):
