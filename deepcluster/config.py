@@ -125,10 +125,16 @@ _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 REMOVED_KEYS = {("train", "log_every")}  # keys of older versions, dropped when their configs are read back
 
 
+_WORDS = {"yes", "no", "on", "off", "y", "n"}  # YAML 1.1 booleans; kept as text (train.amp=off is a mode)
+
+
 def parse_scalar(raw: str) -> Any:
-    """A command-line value as YAML reads it, except that ``1e-5`` is a float (YAML 1.1 wants ``1.0e-5``)."""
+    """A command-line value as YAML reads it, except that ``1e-5`` is a float (YAML 1.1 wants ``1.0e-5``) and
+    yes / no / on / off stay words (a bool key still accepts them: pydantic reads them as booleans)."""
     if not raw.strip():
         return None
+    if raw.strip().lower() in _WORDS:
+        return raw.strip()
     value = yaml.safe_load(raw)
     if isinstance(value, str) and _FLOAT.match(value.strip()):
         return float(value)

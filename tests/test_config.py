@@ -35,6 +35,14 @@ def test_bad_keys_and_values_name_the_key(tmp_path, override, message):
     assert message in str(err.value)
 
 
+def test_values_a_user_types_are_read_as_meant(tmp_path):
+    """Scientific notation is a float; 'off' is the amp mode, and still false for a boolean key."""
+    cfg = load_config(None, [f"run_dir={tmp_path}", "train.weight_decay=1e-5", "train.lr=5e-2", "train.amp=off",
+                             "log.tensorboard=off", "data.flip=yes"])
+    assert (cfg.train.weight_decay, cfg.train.lr, cfg.train.amp) == (1e-5, 0.05, "off")
+    assert cfg.log.tensorboard is False and cfg.data.flip is True
+
+
 def test_feature_dtype_float16_is_accepted(tmp_path):
     cfg = load_config(None, [f"run_dir={tmp_path}", "cluster.feature_dtype=float16"])
     assert cfg.cluster.feature_dtype == "float16"

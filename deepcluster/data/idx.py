@@ -15,7 +15,7 @@ import numpy as np
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
-_SPLIT_FILES = {
+SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
@@ -39,7 +39,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims).copy()  # writable
 
 
-def _find(root: Path, stem: str) -> Path:
+def find_idx_file(root: Path, stem: str) -> Path:
     """Find ``stem`` or ``stem.gz`` in ``root`` or in torchvision's ``<Name>/raw`` layout below it."""
     candidates = [root, *sorted(p for p in root.glob("*/raw") if p.is_dir())]
     for folder in candidates:
@@ -54,12 +54,12 @@ def _find(root: Path, stem: str) -> Path:
 
 def load_idx_split(root: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28) uint8 and labels (N,) int64 of one split ('train' or 'test')."""
-    if split not in _SPLIT_FILES:
-        raise ValueError(f"split must be one of {sorted(_SPLIT_FILES)}, got {split!r}")
+    if split not in SPLIT_FILES:
+        raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}, got {split!r}")
     root = Path(root)
-    images_stem, labels_stem = _SPLIT_FILES[split]
-    images = read_idx(_find(root, images_stem))
-    labels = read_idx(_find(root, labels_stem)).astype(np.int64)
+    images_stem, labels_stem = SPLIT_FILES[split]
+    images = read_idx(find_idx_file(root, images_stem))
+    labels = read_idx(find_idx_file(root, labels_stem)).astype(np.int64)
     if len(images) != len(labels):
         raise ValueError(f"{root}: {len(images)} images but {len(labels)} labels in the {split} split")
     return images, labels

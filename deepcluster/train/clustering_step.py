@@ -19,9 +19,8 @@ from ..cluster import cluster_features
 from ..cluster.distributed import cluster_features_distributed
 from ..config import Config
 from ..data import ImageSource
-from ..scores import kmeans_label_scores
+from ..scores.kmeans import kmeans_label_scores, kmeans_label_scores_sharded
 from ..features import FEATURES, LocalFeatures, assemble_on_main, extract_local
-from ..metrics import score_clustering
 from ..models import DeepClusterNet
 from ..runtime import Runtime
 
@@ -112,10 +111,9 @@ def label_scores(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg
     """ACC/NMI/ARI of k-means with k = #classes on the current features (rank 0; None elsewhere), and
     this rank's share of the extraction they came from (with ``taps``, every tap, for the k-NN monitor).
 
-    Labels only score: in gather mode the best of several k-means restarts is chosen by objective.
-    ``clusters`` may carry this epoch's gathered features to save an extraction.
+    One protocol in both cluster modes (``deepcluster.scores.kmeans``): the best of several k-means restarts,
+    chosen by objective. ``clusters`` may carry this epoch's features to save an extraction.
     """
-    n_classes = len(np.unique(source.labels))
     if gathers(cfg):
         if clusters is None:  # decided identically on every rank: extraction is a collective
             dist.broadcast_buffers(net)
@@ -126,8 +124,14 @@ def label_scores(net: DeepClusterNet, source: ImageSource, runtime: Runtime, cfg
         if not dist.is_main():
             return None, local
         return kmeans_label_scores(features[valid], source.labels[valid], cfg.cluster.pca_dim, seed=cfg.seed), local
-    result = cluster_dataset(net, source, runtime, cfg, epoch=0, k=n_classes, taps=taps)
-    if not dist.is_main():
-        return None, result.local
-    used = result.assignments >= 0
-    return score_clustering(source.labels[used], result.assignments[used]), result.local
+    if clusters is None or clusters.local is None:
+        dist.broadcast_buffers(net)
+        local, clustered = _extract(net, source, runtime, cfg, taps)
+    else:
+        local = clusters.local
+        clustered = local.outputs[net.clustered_tap if FEATURES not in local.outputs else FEATURES]
+    comm_device = runtime.device if runtime.device.type == "cuda" else torch.device("cpu")
+    scores = kmeans_label_scores_sharded(clustered.float().numpy(), local.valid.numpy().astype(bool),
+                                         local.indices.numpy(), source.labels, cfg.cluster.pca_dim, cfg.seed,
+                                         cfg.cluster.pca_sample, comm_device, runtime.kmeans_backend)
+    return scores, local

@@ -46,9 +46,11 @@ def test_two_epochs_on_fashion_mnist_through_torchrun(tmp_path, fashion_mnist_ro
 
 
 @pytest.mark.slow
-def test_resumed_run_ends_with_the_same_weights(tmp_path, fashion_mnist_root):
+@pytest.mark.parametrize("amp", ["off", "fp16"])
+def test_resumed_run_ends_with_the_same_weights(tmp_path, fashion_mnist_root, amp):
+    """In every precision: fp16 also resumes its GradScaler (loss scale and growth tracker) exactly."""
     args = ["data.limit=600", "cluster.k=10", "cluster.pca_dim=16", "train.batch_size=100", "model.width=8",
-            "model.mlp_dim=32", "log.tensorboard=false"]
+            "model.mlp_dim=32", "log.tensorboard=false", f"train.amp={amp}"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert run_train([f"run_dir={straight}", "train.epochs=3", *args]).returncode == 0
     assert run_train([f"run_dir={resumed}", "train.epochs=2", *args]).returncode == 0
@@ -62,6 +64,10 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path, fashion_mnist_root):
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert torch.equal(a["assignments"], b["assignments"])
+    if amp == "fp16":
+        assert a["grad_scaler"]["_growth_tracker"] == 18 and a["grad_scaler"] == b["grad_scaler"]
+    else:
+        assert "grad_scaler" not in a
     assert [r["epoch"] for r in read_metrics(resumed)] == [0, 1, 2]
     knn = ("knn_top1_backbone", "knn_top1_clustered")
     assert [[r[k] for k in knn] for r in read_metrics(resumed)] == [[r[k] for k in knn] for r in read_metrics(straight)]
