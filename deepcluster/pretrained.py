@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import logging
+import re
+import warnings
+import zipfile
 
 import numpy as np
 import torch
@@ -22,7 +25,7 @@ from .config import Config, ConfigError, DataConfig, config_from_dict
 from .data import ImageSource, build_source
 from .data.build import NATIVE_SIZE
 from .models import DeepClusterNet, FeatureExtractor, build_network
-from .models.export_format import CARD_NAME, load_backbone
+from .models.export_format import CARD_NAME, PROGRAM_NAME, WEIGHTS_NAME, load_backbone
 from .train.checkpoint import list_checkpoints, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,53 @@ def input_channels(model_state: dict[str, torch.Tensor], sobel: bool) -> int:
         if key.startswith("backbone.") and tensor.ndim == 4:
             return int(tensor.shape[1])
     raise ValueError("cannot find the first convolution in the checkpoint's backbone weights")
+
+
+class NotACheckpoint(ValueError):
+    """A file given as a checkpoint that is not one; the message is one line saying what it is instead."""
+
+    def __init__(self, file: Path, what: str):
+        hint = (f"it belongs to an export: pass its directory {file.parent}" if file.name in EXPORT_FILES else
+                "pass a file from RUN/checkpoints/ (or written by deepcluster.pretrained.make_checkpoint), "
+                "a run directory or an export directory")
+        super().__init__(f"{file} is not a deepcluster checkpoint ({what}); {hint}")
+        self.file = file
+
+
+EXPORT_FILES = (CARD_NAME, WEIGHTS_NAME, PROGRAM_NAME)
+
+
+def _what_it_is(file: Path, err: Exception) -> str:
+    """A short description of a file ``torch.load(weights_only=True)`` refused, from its first bytes."""
+    try:
+        with open(file, "rb") as f:
+            head = f.read(4096)
+    except OSError as bad:
+        return f"unreadable: {bad.strerror}"
+    if not head:
+        return "an empty file"
+    if zipfile.is_zipfile(file):
+        with zipfile.ZipFile(file) as archive:
+            names = archive.namelist()
+        if not any(n.endswith("/data.pkl") for n in names):
+            listed = f"{len(names)} entries, e.g. {names[0]}" if len(names) > 1 else ", ".join(names) or "empty"
+            return f"a zip archive ({listed}), not a torch file"
+    objects = re.search(r"GLOBAL ([\w.]+)", str(err))
+    if objects:
+        return (f"it holds Python objects such as {objects.group(1)}; checkpoints hold only tensors, dicts, lists and "
+                "numbers, and are read with weights_only=True so that no pickled code runs")
+    if head.startswith(b"PK"):
+        return f"a damaged or truncated torch/zip file ({type(err).__name__})"
+    if head.startswith(b"\x80"):
+        return "a Python pickle that is not a torch checkpoint"
+    if b"\0" not in head:
+        try:
+            head.decode("utf-8")
+            return "a text file"
+        except UnicodeDecodeError as bad:  # a multi-byte character cut at 4096 bytes is still text
+            if bad.start >= len(head) - 4:
+                return "a text file"
+    return f"a binary file torch cannot read ({type(err).__name__})"
 
 
 INFERENCE_SECTIONS = ("run_dir", "seed", "data", "model", "cluster")
@@ -109,14 +159,17 @@ def load_pretrained(path: str | Path) -> Pretrained:
                           card["training_config"])
     file = _checkpoint_file(path)
     try:
-        state = load_checkpoint(file)
-    except Exception as err:  # weights_only refuses pickled objects: say so instead of a stack trace
-        raise ValueError(f"{file} is not a readable deepcluster checkpoint ({type(err).__name__}: {err}); "
-                         "only plain tensors/dicts are accepted (weights_only load)") from err
+        with warnings.catch_warnings():  # torch's pickle-protocol warnings are noise next to our one line
+            warnings.simplefilter("ignore")
+            state = load_checkpoint(file)
+    except Exception as err:  # weights_only refuses pickled objects: say what the file is, not torch's advice
+        raise NotACheckpoint(file, _what_it_is(file, err)) from None
+    if not isinstance(state, dict):
+        raise NotACheckpoint(file, f"a torch file holding a {type(state).__name__}, not a checkpoint's dict")
     missing = [k for k in ("model", "config", "epoch") if k not in state]
-    if missing:
-        raise ValueError(f"{file} is not a deepcluster checkpoint: it lacks {missing}; pass a file from "
-                         "RUN/checkpoints/ or one written by deepcluster.pretrained.make_checkpoint")
+    if missing or not isinstance(state["model"], dict) or "top_layer.weight" not in state["model"]:
+        what = f"it lacks {missing}" if missing else "its 'model' entry is not a DeepClusterNet state dict"
+        raise NotACheckpoint(file, what)
     cfg = training_config(state["config"], file)
     model_state = state["model"]
     channels = input_channels(model_state, cfg.model.sobel)
@@ -159,7 +212,8 @@ def build_checked_source(pre: Pretrained, cfg: DataConfig) -> ImageSource:
     """The dataset, refused early when its channels cannot go through the network."""
     if cfg.name in ("mnist", "cifar10") and not cfg.root:
         raise ConfigError(f"data {cfg.name} needs a root folder (--data-root)")
-    source = build_source(cfg)
+    # a network trained on colour images reads a grayscale folder as RGB (R = G = B), as it was trained to
+    source = build_source(cfg, channels=3 if pre.channels == 3 and cfg.name == "imagefolder" else None)
     if source.channels != pre.channels:
         raise ConfigError(f"the network was trained on {pre.channels}-channel images but {cfg.name} has "
                           f"{source.channels} channels; evaluate it on data like its training set "

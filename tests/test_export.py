@@ -57,6 +57,8 @@ def test_compact_sobel_export_roundtrip(tmp_path, monkeypatch):
     assert card["input"]["mean"] == pytest.approx([0.2860]) and card["input"]["std"] == pytest.approx([0.3530])
     assert card["epoch"] == 3 and card["metrics"] == {"nmi_labels": 0.5}
     assert card["training_config"]["model"]["width"] == 8 and card["feature_dim"] == 32
+    assert card["torchvision"]["loads"] is False and "deepcluster.load_backbone" in card["load"]
+    assert set(card["export_check"]) == {"max_abs_diff_safetensors", "max_abs_diff_program"}
     keys = set(load_file(str(out / WEIGHTS_NAME)))
     assert {"sobel.grayscale", "sobel.kernels"} <= keys and any(k.startswith("mlp.") for k in keys)
     assert not any(k.startswith(("backbone.", "top_layer.")) for k in keys)
@@ -82,6 +84,7 @@ def test_resnet_without_sobel_loads_into_torchvision(tmp_path):
     export_backbone(tmp_path / "ck.pt", tmp_path / "exp", program=False)  # the program is tested above
     state = load_file(str(tmp_path / "exp" / WEIGHTS_NAME))
     reference = torchvision.models.resnet18()
+    assert state["conv1.weight"].shape == (64, 3, 7, 7)  # an RGB network: conv1 as trained
     result = reference.load_state_dict(state, strict=False)
     assert sorted(result.missing_keys) == ["fc.bias", "fc.weight"] and result.unexpected_keys == []
     reference.fc = torch.nn.Identity()
