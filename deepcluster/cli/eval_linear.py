@@ -1,8 +1,11 @@
 """Linear probes (DeepCluster protocol) and a k-NN score for a pretrained backbone.
 
 The backbone is frozen in eval mode; one linear classifier per layer is trained on the labelled train
-split and scored on the test split (top-1, top-5). Writes OUT/linear_eval.json and
-OUT/linear_probes.safetensors.
+split and scored on the test split (top-1, top-5). The same probes are then trained on the network's
+random init (the weights its run started from: same arch, same seed) and both are printed side by side;
+--no-random-init skips that and halves the cost. Writes OUT/linear_eval.json (the network's scores, and
+the random init's under "random_init"), OUT/linear_probes.safetensors and
+OUT/linear_probes_random_init.safetensors.
 
     python launch/eval_linear.py --checkpoint runs/fmnist --out runs/fmnist/linear --epochs 10
     torchrun --standalone --nproc_per_node=2 launch/eval_linear.py --checkpoint runs/fmnist/checkpoints/epoch_0009.pt \
@@ -22,7 +25,8 @@ import sys
 
 from deepcluster import dist
 from deepcluster.config import ConfigError
-from deepcluster.evaluation.linear import ProbeSettings, format_report, run_linear_eval
+from deepcluster.evaluation.linear import ProbeSettings, run_linear_eval
+from deepcluster.evaluation.linear_report import format_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-augment", action="store_true", help="train probes without crop/flip: features are then "
                    "extracted once and cached (float16, host memory), so 90 epochs take minutes on a CPU")
     p.add_argument("--knn-k", type=int, default=d.knn_k, help="neighbours of the k-NN score (0: skip it)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-random-init", action="store_true", help="skip the random-init reference (the run's "
+                   "initial weights, probed with the same settings); it doubles the cost")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the probes' initial weights and batch order "
+                   "(the random-init network always takes the run's own seed)")
     p.add_argument("--workers", type=int, default=d.workers, help="loader processes (image folders only)")
     p.add_argument("--amp", default=d.amp, choices=["off", "auto", "bf16", "fp16"], help="autocast of the backbone")
     return p.parse_args(argv)
@@ -60,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                         format=f"%(asctime)s [rank {rank}] %(message)s", datefmt="%H:%M:%S")
     settings = ProbeSettings(layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              weight_decay=args.weight_decay, augment=not args.no_augment, target_dims=args.target_dims,
-                             knn_k=args.knn_k, seed=args.seed, workers=args.workers, amp=args.amp)
+                             knn_k=args.knn_k, random_init=not args.no_random_init, seed=args.seed,
+                             workers=args.workers, amp=args.amp)
     device = dist.init_distributed()
     try:
         report = run_linear_eval(args.checkpoint, args.out, settings, device, args.data, args.data_root,

@@ -6,7 +6,10 @@
     tensorboard --logdir runs/fmnist/inspect/tb
 
 Clusters are the checkpoint's own assignments (what its last epoch trained on) unless --k asks for a
-fresh k-means on the network's features (always the case for an export directory). OUT/clusters.csv has
+fresh k-means on the network's features (always the case for an export directory). Every grid is captioned
+with the cluster's id, its size and, when the data has labels, its purity (the share of its majority label,
+and which label); images under 64 px are enlarged by a whole factor (28-px Fashion-MNIST: 84 px, pixels
+kept sharp). OUT/clusters.csv has
 one line per sample (key, index, cluster, distance to centroid, rank in cluster, cluster size, true label,
 an empty annotation column), grouped by cluster, nearest to the centroid first.
 

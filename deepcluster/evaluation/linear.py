@@ -10,6 +10,10 @@ before training: a probe that moved the backbone is not a linear probe, so that 
 Under torchrun each global batch is split over the ranks and the probe gradients are summed across
 ranks before the step, so N processes compute the same update as one process with the same global batch.
 Unlike the reference (whose saved "classifier" holds the backbone), the classifiers are saved.
+
+A score needs its baseline: by default the same probes (same settings, probe seed and data) are also
+trained on the network's random init, the weights its run started from (``random_init.py``), and the
+report holds both (``linear``/``knn`` for the network, ``random_init`` for the reference).
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ from ..config import ConfigError, TrainConfig
 from ..data import ImageSource, default_crop_min_scale
 from ..data.augment import random_resized_crop_flip
 from ..features import extract_features
-from ..pretrained import build_checked_source, data_config, load_pretrained
+from ..pretrained import Pretrained, build_checked_source, data_config, load_pretrained
 from ..runtime import Runtime, progress, select_runtime
 from ..seeds import Purpose, numpy_rng, stream_seed, torch_generator
 from ..scores.knn import knn_accuracy
 from ..models.taps import DEFAULT_TARGET_DIMS, LayerTaps
+from .random_init import describe_random_init, random_init_like, same_weights
 
 log = logging.getLogger("deepcluster.eval")
 
@@ -53,6 +58,7 @@ class ProbeSettings:
     augment: bool = True  # random-resized-crop + flip on the train split, as the protocol
     target_dims: int = DEFAULT_TARGET_DIMS
     knn_k: int = 20  # 0 disables the k-NN score
+    random_init: bool = True  # also probe the run's initial weights (same arch, seed, settings): twice the cost
     seed: int = 0
     workers: int = 0
     amp: str = "off"
@@ -258,9 +264,8 @@ def _splits(pre, data_name, data_root, test_root, limit):
     return train, test, train_cfg
 
 
-def save_probes(out_dir: Path, probes: nn.ModuleDict, taps: LayerTaps, n_classes: int, checkpoint: str) -> Path:
+def save_probes(path: Path, probes: nn.ModuleDict, taps: LayerTaps, n_classes: int, checkpoint: str) -> Path:
     """Classifier weights as safetensors (``{layer}.weight``/``.bias``); pooling in the metadata."""
-    path = out_dir / "linear_probes.safetensors"
     tensors = {k: v.detach().cpu().contiguous() for k, v in probes.state_dict().items()}
     meta = {"layers": json.dumps(taps.describe()), "n_classes": str(n_classes), "checkpoint": str(checkpoint),
             "arch": taps.arch, "pooling": "AdaptiveAvgPool2d(pool_side) then flatten; pool_side 0 = no pooling"}
@@ -268,25 +273,25 @@ def save_probes(out_dir: Path, probes: nn.ModuleDict, taps: LayerTaps, n_classes
     return path
 
 
-def run_linear_eval(checkpoint: str, out_dir: str | Path, s: ProbeSettings, device: torch.device,
-                    data_name: str | None = None, data_root: str | None = None, test_root: str | None = None,
-                    limit: int | None = None) -> dict | None:
-    """Probe every chosen layer and score k-NN; rank 0 writes OUT/linear_eval.json and the probes and
-    returns the report (other ranks return None)."""
-    out_dir = Path(out_dir)
-    pre = load_pretrained(checkpoint)
-    train_src, test_src, train_cfg = _splits(pre, data_name, data_root, test_root, limit)
-    n_classes = int(max(train_src.labels.max(), test_src.labels.max())) + 1
-    runtime = select_runtime(TrainConfig(amp=s.amp), device)
+@dataclass
+class ProbeRun:
+    scores: dict  # linear, knn, history, time_probe_s, time_knn_s (knn only on rank 0)
+    probes: nn.ModuleDict
+    taps: LayerTaps
+
+
+def probe_network(pre: Pretrained, train_src: ImageSource, test_src: ImageSource, n_classes: int, runtime: Runtime,
+                  s: ProbeSettings, crop_min_scale: float, name: str = "") -> ProbeRun:
+    """Linear probes on every chosen layer of ``pre``'s frozen extractor, then the k-NN score."""
     extractor = freeze(pre.extractor)
-    taps = LayerTaps(extractor, pre.config.model.arch, s.layers, pre.channels, pre.image_size, s.target_dims).to(device)
+    taps = LayerTaps(extractor, pre.config.model.arch, s.layers, pre.channels, pre.image_size,
+                     s.target_dims).to(runtime.device)
     snapshot = frozen_snapshot(extractor)
-    probes = build_probes(taps.dims, n_classes, s.seed).to(device)
-    log.info("probing %s of %s (epoch %d) on %d train / %d test images: %s", ", ".join(taps.layers), pre.path,
-             pre.epoch, len(train_src), len(test_src), taps.describe())
+    probes = build_probes(taps.dims, n_classes, s.seed).to(runtime.device)
+    log.info("probing %s of %s on %d train / %d test images: %s", ", ".join(taps.layers),
+             name or f"{pre.path} (epoch {pre.epoch})", len(train_src), len(test_src), taps.describe())
     t0 = time.perf_counter()
-    history = train_probes(taps, probes, train_src, runtime, s,
-                           default_crop_min_scale(train_cfg, train_src.image_size))
+    history = train_probes(taps, probes, train_src, runtime, s, crop_min_scale)
     assert_unchanged(extractor, snapshot)
     results = evaluate_probes(taps, probes, test_src, runtime, s.batch_size, s.workers, n_classes)
     time_probe = time.perf_counter() - t0
@@ -298,28 +303,50 @@ def run_linear_eval(checkpoint: str, out_dir: str | Path, s: ProbeSettings, devi
             knn = knn_accuracy(train_f[train_ok], train_src.labels[train_ok], test_f[test_ok],
                                test_src.labels[test_ok], k=s.knn_k)
     assert_unchanged(extractor, snapshot)
+    return ProbeRun({"linear": results, "knn": knn, "history": history, "time_probe_s": time_probe,
+                     "time_knn_s": time.perf_counter() - t0}, probes, taps)
+
+
+def run_linear_eval(checkpoint: str, out_dir: str | Path, s: ProbeSettings, device: torch.device,
+                    data_name: str | None = None, data_root: str | None = None, test_root: str | None = None,
+                    limit: int | None = None) -> dict | None:
+    """Probe every chosen layer and score k-NN, for the network and (``s.random_init``) for the weights its
+    run started from, under the same settings; rank 0 writes OUT/linear_eval.json and the probes and
+    returns the report (other ranks return None)."""
+    out_dir = Path(out_dir)
+    pre = load_pretrained(checkpoint)
+    train_src, test_src, train_cfg = _splits(pre, data_name, data_root, test_root, limit)
+    n_classes = int(max(train_src.labels.max(), test_src.labels.max())) + 1
+    runtime = select_runtime(TrainConfig(amp=s.amp), device)
+    crop_min_scale = default_crop_min_scale(train_cfg, train_src.image_size)
+    trained = probe_network(pre, train_src, test_src, n_classes, runtime, s, crop_min_scale)
+    baseline, baseline_note = None, "skipped (--no-random-init)"
+    if s.random_init:
+        init = random_init_like(pre)
+        if same_weights(init.extractor, pre.extractor):
+            baseline_note = "not probed again: the network is its own random init (never trained)"
+            log.info("the network has exactly the random-init weights of its seed; %s", baseline_note)
+        else:
+            baseline = probe_network(init, train_src, test_src, n_classes, runtime, s, crop_min_scale,
+                                     f"the random-init reference (the same {pre.config.model.arch} with the "
+                                     f"initial weights of seed {pre.config.seed})")
+            baseline_note = None
     report = None
     if dist.is_main():
         out_dir.mkdir(parents=True, exist_ok=True)
-        probes_file = save_probes(out_dir, probes, taps, n_classes, pre.path)
+        probes_file = save_probes(out_dir / "linear_probes.safetensors", trained.probes, trained.taps, n_classes,
+                                  pre.path)
         report = {"checkpoint": str(pre.path), "checkpoint_epoch": pre.epoch, "arch": pre.config.model.arch,
                   "sobel": pre.config.model.sobel, "data": train_cfg.name, "n_train": len(train_src),
                   "n_test": len(test_src), "n_classes": n_classes, "world_size": dist.world_size(),
-                  "settings": asdict(s), "layers": taps.describe(), "linear": results, "knn": knn,
-                  "history": history, "time_probe_s": time_probe, "time_knn_s": time.perf_counter() - t0,
-                  "backbone_unchanged": True, "probes_file": str(probes_file)}
+                  "settings": asdict(s), "layers": trained.taps.describe(), **trained.scores,
+                  "backbone_unchanged": True, "probes_file": str(probes_file),
+                  "random_init": None, "random_init_note": baseline_note}
+        if baseline is not None:
+            path = save_probes(out_dir / "linear_probes_random_init.safetensors", baseline.probes, baseline.taps,
+                               n_classes, f"random init of {pre.path}")
+            report["random_init"] = {**describe_random_init(pre), **baseline.scores, "backbone_unchanged": True,
+                                     "probes_file": str(path)}
         write_json_atomic(out_dir / "linear_eval.json", report)
     dist.barrier()
     return report
-
-
-def format_report(report: dict) -> str:
-    lines = [f"linear probes on {report['checkpoint']} ({report['n_train']} train / {report['n_test']} test):"]
-    for name, r in report["linear"].items():
-        top5 = f"  top-5 {r['top5']:.4f}" if "top5" in r else ""
-        lines.append(f"  {name:<12} dims {report['layers'][name]['dims']:>6}  top-1 {r['top1']:.4f}{top5}")
-    if report["knn"]:
-        k = report["knn"]
-        top5 = f"  top-5 {k['top5']:.4f}" if "top5" in k else ""
-        lines.append(f"  k-NN (cosine, k={k['k']}) on penultimate features: top-1 {k['top1']:.4f}{top5}")
-    return "\n".join(lines)

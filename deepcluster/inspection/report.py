@@ -1,12 +1,13 @@
 """Inspect a run, checkpoint or export: grids, plots, CSV and TensorBoard images in one folder.
 
 Output (OUT/):
-  grids/cluster_XXXX.png   members nearest each centroid, nearest first
-  overview.png             the largest clusters, one row each
+  grids/cluster_XXXX.png   members nearest each centroid, nearest first, under a caption (cluster id,
+                           size, and with labels its purity: the majority label and its share)
+  overview.png             the largest clusters, one captioned row each
   cluster_sizes.png        sizes, largest first
   learning_curves.png      from the run's metrics.jsonl (runs and their checkpoints only)
   clusters.csv             key, index, cluster, distance, rank_in_cluster, cluster_size, label, annotation
-  summary.json             where the clusters came from, sizes, label purity (when labels exist)
+  summary.json             where the clusters came from, sizes, label purity and majority label (with labels)
   tb/                      the grids, the size histogram and the plots for TensorBoard
 """
 
@@ -23,10 +24,10 @@ from ..config import TrainConfig
 from ..features import extract_features
 from ..pretrained import build_checked_source, data_config, default_device, load_pretrained
 from ..runtime import select_runtime
-from ..visualize import cluster_grid
 from .membership import kmeans_membership, stored_membership
-from .outputs import cluster_grids, purity, write_csv, write_png
+from .outputs import cluster_grids, overview_sheet, write_csv, write_png
 from .plots import cluster_size_figure, learning_curves_figure, save_figure
+from .sheet import cluster_captions, label_names, sheet_tensor
 
 
 @dataclass
@@ -73,16 +74,19 @@ def inspect(checkpoint: str | Path, out_dir: str | Path, s: InspectSettings | No
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out_dir / "tb"))
+    data_name = s.data_name or cfg.data.name
+    captions = cluster_captions(m.assignments, m.k, source.labels,
+                                label_names(data_name, source.labels, source.keys))
     grids = cluster_grids(source, m, by_size[: s.max_clusters] if s.max_clusters else by_size, s.per_cluster,
-                          out_dir / "grids", writer)
-    overview = cluster_grid(source, m.assignments, m.distances, by_size[: s.overview_clusters], 8)
+                          out_dir / "grids", captions, writer)
+    overview = overview_sheet(source, m, by_size[: s.overview_clusters], captions)
     files = {"overview": write_png(overview, out_dir / "overview.png")}
     figures = {"cluster_sizes": cluster_size_figure(sizes, f"cluster sizes ({m.origin})")}
     rows = read_metrics(pre.run_dir)
     if rows:
         figures["learning_curves"] = learning_curves_figure(rows)
     if writer is not None:
-        writer.add_image("clusters/overview", overview, 0)
+        writer.add_image("clusters/overview", sheet_tensor(overview), 0)
         writer.add_histogram("clusters/size", sizes, 0)
         for name, fig in figures.items():
             writer.add_figure(f"plots/{name}", fig, 0, close=False)
@@ -93,10 +97,19 @@ def inspect(checkpoint: str | Path, out_dir: str | Path, s: InspectSettings | No
         writer.close()
     summary = {"checkpoint": str(pre.path), "epoch": pre.epoch, "clusters_from": m.origin, "k": m.k,
                "n_samples": len(source), "n_left_out": int((m.assignments < 0).sum()),
-               "sizes": sizes.tolist(), "purity": purity(source, m), "grids": len(grids),
+               "sizes": sizes.tolist(), "purity": _by_cluster(captions, "purity"),
+               "majority_label": _by_cluster(captions, "label"),
+               "majority_label_name": _by_cluster(captions, "label_name"), "grids": len(grids),
                "learning_curves": bool(rows), "files": {k: str(v) for k, v in files.items()}}
     write_json_atomic(out_dir / "summary.json", summary)
     return summary
+
+
+def _by_cluster(captions: dict, field: str) -> dict[int, object] | None:
+    """{cluster: caption.field} for clusters in use; None when the data has no labels."""
+    if not captions or next(iter(captions.values())).purity is None:
+        return None
+    return {c: getattr(caption, field) for c, caption in captions.items()}
 
 
 __all__ = ["InspectSettings", "inspect"]

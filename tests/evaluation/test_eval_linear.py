@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,15 +15,17 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from conftest import REPO
+from conftest import REPO, run_train
 from deepcluster.config import load_config
 from deepcluster.data import build_source
 from deepcluster.scores.knn import knn_accuracy
 from deepcluster.models.taps import LayerTaps, resolve_layers
 from deepcluster.evaluation.linear import assert_unchanged, frozen_snapshot
+from deepcluster.evaluation.random_init import random_init_like, same_weights
 from deepcluster.models import build_network
 from deepcluster.models import FeatureExtractor
 from deepcluster.pretrained import data_config, load_pretrained, make_checkpoint
+from deepcluster.seeds import Purpose, stream_seed
 
 LIMIT = "600"
 
@@ -52,9 +55,10 @@ def eval_linear_torchrun(args, nproc=2):
 
 
 @pytest.mark.slow
-def test_probe_one_and_two_processes_agree_and_classifiers_are_saved(tiny_checkpoint, tmp_path):
+def test_probe_one_and_two_processes_agree_and_classifiers_are_saved(tiny_checkpoint, tmp_path, capsys):
     common = ["--checkpoint", str(tiny_checkpoint), "--limit", LIMIT, "--epochs", "2", "--no-augment"]
     assert launch_main("eval_linear")([*common, "--out", str(tmp_path / "one")]) == 0
+    printed = capsys.readouterr().out
     two = eval_linear_torchrun([*common, "--out", str(tmp_path / "two")], nproc=2)
     assert two.returncode == 0, two.stderr
     r1 = json.loads((tmp_path / "one" / "linear_eval.json").read_text())
@@ -71,6 +75,22 @@ def test_probe_one_and_two_processes_agree_and_classifiers_are_saved(tiny_checkp
     assert set(w1) == {f"{layer}.{p}" for layer in r1["linear"] for p in ("weight", "bias")}
     for key in w1:
         torch.testing.assert_close(w1[key], w2[key], rtol=1e-4, atol=1e-6)
+
+    # the random init of the same arch and seed, probed alike, beside the network: in the JSON and printed
+    init1, init2 = r1["random_init"], r2["random_init"]
+    assert init1["seed"] == 0 and init1["arch"] == "compact" and r1["random_init_note"] is None
+    assert list(init1["linear"]) == list(r1["linear"]) and init1["backbone_unchanged"] is True
+    for layer, res in init1["linear"].items():
+        assert res["n_test"] == 600 and res["top1"] == pytest.approx(init2["linear"][layer]["top1"], abs=2 / 600)
+    assert init1["knn"]["top1"] == init2["knn"]["top1"] and init1["knn"]["k"] == 20
+    assert any(init1["linear"][layer]["top1"] != r1["linear"][layer]["top1"] for layer in r1["linear"])
+    assert init1["knn"]["top1"] != r1["knn"]["top1"]
+    assert set(load_file(init1["probes_file"])) == set(w1)
+    table = {line.split()[0]: line.split() for line in printed.splitlines()[2:7]}
+    for layer in r1["linear"]:  # layer, dims, random-init top-1, network top-1, change, top-5s
+        assert table[layer][2:4] == [f"{100 * init1['linear'][layer]['top1']:.1f}",
+                                     f"{100 * r1['linear'][layer]['top1']:.1f}"]
+    assert "random init = the weights this run started from (compact, seed 0)" in printed
 
     # the saved classifiers reproduce the reported test accuracy from the file alone
     with safe_open(str(tmp_path / "one" / "linear_probes.safetensors"), "pt") as f:
@@ -96,11 +116,45 @@ def test_probe_with_augmentation_on_export_dir_keeps_backbone_frozen(tiny_checkp
     export_backbone(tiny_checkpoint, tmp_path / "exp", program=False)
     code = launch_main("eval_linear")([
         "--checkpoint", str(tmp_path / "exp"), "--data", "fashion_mnist", "--limit", "300", "--epochs", "1",
-        "--layers", "conv3", "--knn-k", "0", "--out", str(tmp_path / "probe"),
+        "--layers", "conv3", "--knn-k", "0", "--out", str(tmp_path / "probe"), "--no-random-init",
     ])
     assert code == 0
     report = json.loads((tmp_path / "probe" / "linear_eval.json").read_text())
     assert list(report["linear"]) == ["conv3"] and report["knn"] is None and report["settings"]["augment"]
+    assert report["random_init"] is None and "--no-random-init" in report["random_init_note"]
+    assert not (tmp_path / "probe" / "linear_probes_random_init.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_random_init_is_the_runs_own_initial_weights(tmp_path, fashion_mnist_root):
+    """A real run whose learning rate is too small to move any weight: its parameters are still the
+    initial ones, which ``random_init_like`` must rebuild from the stored config alone."""
+    run_dir = tmp_path / "run"
+    result = run_train(["--config", "configs/fashion_mnist.yaml", f"run_dir={run_dir}", "data.limit=300",
+                        "cluster.k=5", "cluster.pca_dim=8", "model.width=8", "model.mlp_dim=32", "seed=3",
+                        "train.epochs=1", "train.lr=1e-30", "log.tensorboard=false", "eval.knn_every=0"])
+    assert result.returncode == 0, result.stderr
+    run = load_pretrained(run_dir)
+    state = torch.get_rng_state()
+    init = random_init_like(run)
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left alone
+    params = dict(run.extractor.named_parameters())
+    for name, p in init.extractor.named_parameters():
+        torch.testing.assert_close(p, params[name], rtol=0, atol=1e-20)
+    assert init.epoch == -1 and not same_weights(init.extractor, run.extractor)  # BN statistics did move
+    other = random_init_like(replace(run, config=replace(run.config, seed=4)))
+    assert not same_weights(other.extractor, init.extractor)  # the seed is the run's own
+
+
+def test_a_network_that_is_its_own_random_init_is_probed_once(tmp_path, fashion_mnist_root):
+    cfg = load_config(None, ["run_dir=unused", "model.width=8", "model.mlp_dim=32", f"data.root={fashion_mnist_root}"])
+    torch.manual_seed(stream_seed(cfg.seed, Purpose.INIT))  # as benchmarks/eval/random_init.py
+    torch.save(make_checkpoint(build_network(cfg.model, 1, 28, 100), cfg, epoch=-1), tmp_path / "init.pt")
+    assert launch_main("eval_linear")(["--checkpoint", str(tmp_path / "init.pt"), "--limit", "300", "--epochs", "1",
+                                       "--layers", "conv3", "--knn-k", "0", "--no-augment",
+                                       "--out", str(tmp_path / "p")]) == 0
+    report = json.loads((tmp_path / "p" / "linear_eval.json").read_text())
+    assert report["random_init"] is None and "its own random init" in report["random_init_note"]
 
 
 def test_bad_layer_name_is_refused_with_choices(tiny_checkpoint, tmp_path, capsys):

@@ -13,10 +13,18 @@ from PIL import Image
 
 from conftest import REPO, run_train
 from deepcluster.export import export_backbone, load_backbone
+from deepcluster.inspection.sheet import CAPTION_BAND, LABEL_NAMES
 from deepcluster.pretrained import build_checked_source, data_config, load_pretrained
 from deepcluster.train.checkpoint import list_checkpoints, load_checkpoint
 
 K = 10
+
+
+def assert_captioned(picture: np.ndarray, top: int) -> None:
+    """The caption band starting at row ``top`` carries dark text on its light background."""
+    band = picture[top + 2:top + CAPTION_BAND].min(axis=2)
+    assert (band == band.max()).mean() > 0.7  # mostly background
+    assert (band < 100).sum() > 50  # and text
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +55,24 @@ def test_inspect_run_writes_grids_plots_csv_and_tensorboard(tiny_run, tmp_path):
 
     grids = sorted((out / "grids").glob("cluster_*.png"))
     assert len(grids) == int((np.bincount(stored, minlength=K) > 0).sum())
-    width, height = Image.open(grids[0]).size
-    assert width == 8 * 30 + 2 and height == 2 * 30 + 2  # 12 images of 28 px in rows of 8, 2 px padding
-    for name in ("overview.png", "cluster_sizes.png", "learning_curves.png"):
+    # 12 images of 28 px shown at 84 px in rows of 8, 2 px padding, under a caption band
+    cell = 84 + 2
+    for grid in grids:
+        picture = np.asarray(Image.open(grid).convert("RGB"))
+        assert picture.shape == (CAPTION_BAND + 2 * cell + 2, 8 * cell + 2, 3)
+        assert_captioned(picture, 0)
+    overview = np.asarray(Image.open(out / "overview.png").convert("RGB"))
+    assert overview.shape == (len(grids) * (CAPTION_BAND + cell) + 2, 8 * cell + 2, 3)  # one row per cluster
+    for row in range(len(grids)):
+        assert_captioned(overview, row * (CAPTION_BAND + cell))
+    for name in ("cluster_sizes.png", "learning_curves.png"):
         assert Image.open(out / name).size[0] > 100
+    largest = int(np.argmax(np.bincount(stored, minlength=K)))
+    labels = build_checked_source(load_pretrained(tiny_run), data_config(load_pretrained(tiny_run))).labels
+    counts = np.bincount(labels[stored == largest], minlength=10)
+    assert summary["majority_label"][str(largest)] == int(counts.argmax())
+    assert summary["purity"][str(largest)] == pytest.approx(counts.max() / counts.sum())
+    assert summary["majority_label_name"][str(largest)] == LABEL_NAMES["fashion_mnist"][int(counts.argmax())]
 
     with open(out / "clusters.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -71,6 +93,7 @@ def test_inspect_run_writes_grids_plots_csv_and_tensorboard(tiny_run, tmp_path):
     assert any(t.startswith("plots/learning_curves") for t in tags)
 
 
+@pytest.mark.slow
 def test_recluster_and_export_of_the_run(tiny_run, tmp_path):
     out = tmp_path / "re"
     assert inspect_main(["--checkpoint", str(tiny_run), "--out", str(out), "--k", "4", "--no-tensorboard",
