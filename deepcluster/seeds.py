@@ -27,7 +27,10 @@ class Purpose(enum.IntEnum):
     PROBE_INIT = 10  # linear probes' initial weights
     PROBE_ORDER = 11  # linear probes' epoch order (same on every rank)
     PROBE_AUGMENT = 12  # linear probes' crops and flips, per rank
-    SHARD_ROUND = 13  # streaming sources: the shuffle of each further pass over a rank's shards
+    SHARD_ROUND = 13  # retired (streaming passes before the epoch plan); kept so no number is reused
+    SHARD_PLAN = 14  # streaming: the epoch's draws per sample and its shard order (same on every rank)
+    SHARD_BATCHES = 15  # streaming: how each loader stream's draws are dealt into batches
+    SHARD_CROPS = 16  # streaming: crops and flips of a training batch, keyed by its number on the rank
 
 
 def seed_sequence(seed: int, purpose: Purpose, epoch: int = 0, rank: int = 0) -> np.random.SeedSequence:
