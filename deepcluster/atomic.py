@@ -13,9 +13,23 @@ import errno
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+
+# Crash tests only: SIGKILL this process in the middle of its N-th write (temp file written but not renamed;
+# half a log line appended), as a power cut or an OOM kill would. Unset in every real run.
+KILL_AT_WRITE = "DEEPCLUSTER_TEST_KILL_AT_WRITE"
+_writes_started = 0
+
+
+def _crash_point() -> None:
+    global _writes_started
+    _writes_started += 1
+    if os.environ.get(KILL_AT_WRITE) == str(_writes_started):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _file_mode() -> int:
@@ -32,12 +46,16 @@ class DiskFull(OSError):
             free = shutil.disk_usage(path.parent).free
         except OSError:
             free = 0
-        super().__init__(errno.ENOSPC, f"no space left on the device of {path.parent} while writing {path.name} "
-                         f"({written:,} bytes written before it filled, {free:,} bytes free there); the previous "
-                         "version is intact: free space there (old runs, checkpoints) and run the same command "
-                         "again to resume")
+        self.message = (f"no space left on the device of {path.parent} while writing {path.name} (it needed more "
+                        f"than the {written:,} bytes written when the disk filled; {free:,} bytes are free there); "
+                        "the previous version is intact: free space there (old runs, checkpoints) and run the same "
+                        "command again to resume")
+        super().__init__(errno.ENOSPC, self.message)
         self.path = path
         self.written = written
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -62,6 +80,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+            _crash_point()
             f.flush()
             written = f.tell()
             os.fsync(f.fileno())
@@ -86,6 +105,25 @@ def _is_disk_full(err: BaseException | None) -> bool:
         seen.add(id(err))
         err = err.__cause__ or err.__context__
     return False
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line to a log (metrics.jsonl), flushed and fsynced. Not atomic: a crash can leave a torn
+    last line, which the log's reader drops; a full disk raises ``DiskFull`` like the atomic writers."""
+    path = Path(path)
+    try:
+        with open(path, "a") as f:
+            text = line.rstrip("\n") + "\n"
+            f.write(text[: len(text) // 2])
+            f.flush()
+            _crash_point()
+            f.write(text[len(text) // 2:])
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        if _is_disk_full(err):
+            raise DiskFull(path, len(line)) from err
+        raise
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -26,7 +26,9 @@ import sys
 from deepcluster import dist
 from deepcluster.config import Config, ConfigError, load_config
 from deepcluster.data.preflight import check_run_inputs
-from deepcluster.train.runner import run
+from deepcluster.train.runner import RunStopped, run
+
+EXIT_STOPPED = 75  # EX_TEMPFAIL: fix the cause (free disk space) and run the same command again
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -80,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         run(cfg)
     except ConfigError as err:
         return refuse(err)
+    except RunStopped as err:
+        if rank == 0:
+            print(f"stopped: {err}", file=sys.stderr)
+        return EXIT_STOPPED
     finally:
         dist.shutdown()
     return 0

@@ -7,6 +7,7 @@ checkpoint covers, so a crash between checkpoint and log line never leaves dupli
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import write_text_atomic
+from ..atomic import append_line, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 KNN_KEYS = ("knn_top1_backbone", "knn_top1_clustered")  # the k-NN monitor's taps (deepcluster.models)
 KNN_NAMES = {"knn_top1_backbone": "backbone, pooled", "knn_top1_clustered": "clustered layer"}
@@ -34,9 +37,25 @@ class MetricsLog:
         self.path = Path(path)
 
     def read(self) -> list[dict[str, Any]]:
+        """The epoch rows; a line a crash tore (or any line that is not an epoch row) is dropped with a warning."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        rows = []
+        lines = self.path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                    raise ValueError("not an epoch row")
+            except ValueError as err:
+                where = "its last line" if number == len(lines) else f"line {number}"
+                log.warning("%s: dropping %s (%s), as a crash mid-write leaves it; the epochs the checkpoints "
+                            "cover are rewritten on resume", self.path, where, err)
+                continue
+            rows.append(row)
+        return rows
 
     def truncate_after(self, last_epoch: int) -> None:
         """Keep only rows with epoch <= last_epoch (rows of an epoch that had no checkpoint go)."""
@@ -44,9 +63,7 @@ class MetricsLog:
         write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def append(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
-            f.flush()
+        append_line(self.path, json.dumps({k: _clean(v) for k, v in row.items()}))
 
 
 class TensorBoardLog:

@@ -18,7 +18,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import dist
-from ..atomic import write_text_atomic
+from ..atomic import DiskFull, write_text_atomic
 from ..config import Config, ConfigError, check_against_data, save_config
 from ..data import build_held_out_source, build_source, default_crop_min_scale
 from ..scores.knn_monitor import knn_top1, plan_knn
@@ -26,7 +26,7 @@ from ..features import extract_local
 from ..metrics import ari, nmi, purity
 from ..models import build_network
 from ..runtime import select_runtime
-from ..sampling import rank_slice, uniform_cluster_indices
+from ..sampling import rank_slice, shard_epoch_plan, uniform_cluster_indices
 from ..seeds import Purpose, numpy_rng, stream_seed, torch_generator
 from ..visualize import cluster_grid
 from .clustering_step import cluster_dataset, label_scores, sync_device
@@ -79,16 +79,27 @@ def run(cfg: Config) -> list[dict]:
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         restore_rng(state["rng"])
+        if scaler is not None and "grad_scaler" in state:  # fp16: the loss scale and its growth tracker
+            scaler.load_state_dict(state["grad_scaler"])
         start_epoch = state["epoch"] + 1
         assignments = state["assignments"].numpy()
         log.info("resuming from %s (epoch %d done)", path, state["epoch"])
+    failure = None
     if dist.is_main():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-        metrics_log.truncate_after(start_epoch - 1)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _remove_stale_temps(run_dir)
+            save_config(cfg, run_dir / "config.yaml")
+            metrics_log.truncate_after(start_epoch - 1)
+            if resumed is not None:
+                _restore_eval(run_dir, resumed[0].get("eval"))
+        except DiskFull as err:
+            failure = err
+    _stop_together(failure, device)
     tensorboard = TensorBoardLog(run_dir / "tb") if dist.is_main() and cfg.log.tensorboard else None
     model = _wrap_for_ddp(net, cfg, device)
     known_unreadable = 0
+    disk_full: DiskFull | None = None
 
     # ---------------- the DeepCluster loop ----------------
     for epoch in range(start_epoch, cfg.train.epochs):
@@ -113,12 +124,12 @@ def run(cfg: Config) -> list[dict]:
             local = clusters.local if recluster else _extract_taps(net, source, runtime, cfg)
             knn = knn_top1(net, source, knn_plan, local, runtime, cfg.eval, cfg.train.batch_size, cfg.train.workers)
             time_knn = time.perf_counter() - t0
+        if recluster and epoch == 0 and labelled:  # epoch-0 features are those of the random-init network
+            scores, _ = label_scores(net, source, runtime, cfg, clusters)
+            _record_eval(run_dir, "random_init", scores, knn, knn_plan)
         if clusters is not None:
             clusters.local = None  # this rank's copy of the features: not held through training
         if recluster:
-            if epoch == 0 and labelled:  # epoch-0 features are those of the random-init network
-                scores, _ = label_scores(net, source, runtime, cfg, clusters)
-                _record_eval(run_dir, "random_init", scores, knn, knn_plan)
             if dist.is_main() and (~clusters.valid).sum() > known_unreadable:
                 known_unreadable = _report_unreadable(source, clusters.valid, run_dir)
             reset_top_layer(net, optimizer, torch_generator(cfg.seed, Purpose.TOP_LAYER, epoch))
@@ -146,14 +157,20 @@ def run(cfg: Config) -> list[dict]:
                 "assignments": torch.from_numpy(assignments), "rng": capture_rng(), "config": cfg.to_dict(),
                 "metrics": {k: v for k, v in row.items() if isinstance(v, (int, float, bool)) or v is None},
             }
-            save_checkpoint(state, run_dir / "checkpoints", epoch, cfg.checkpoint.keep)
-            metrics_log.append(row)
-            if tensorboard is not None:
+            if scaler is not None:
+                state["grad_scaler"] = scaler.state_dict()
+            try:  # the log line first: a checkpoint then always has its row (a crash between loses neither)
+                metrics_log.append(row)
+                state["eval"] = _read_eval(run_dir)  # so a lost eval.json can be rebuilt on resume
+                save_checkpoint(state, run_dir / "checkpoints", epoch, cfg.checkpoint.keep)
+            except DiskFull as err:
+                disk_full = err
+            if tensorboard is not None and disk_full is None:
                 sizes = np.bincount(assignments[assignments >= 0], minlength=cfg.cluster.k)
                 grid = _grid(source, clusters, cfg, epoch) if clusters is not None else None
                 tensorboard.epoch(row, sizes, grid)
             log.info(_format_row(row))
-        dist.barrier()
+        _stop_together(disk_full, device)
 
     # ---------------- final evaluation, summary ----------------
     rows = metrics_log.read() if dist.is_main() else []
@@ -170,18 +187,31 @@ def run(cfg: Config) -> list[dict]:
     return rows
 
 
+def _stop_together(failure: Exception | None, device: torch.device) -> None:
+    """The epoch-end barrier, which also tells every rank whether rank 0's writes failed (a full disk), so
+    that all stop with one message instead of the others waiting for rank 0 until their timeout."""
+    comm = device if device.type == "cuda" else torch.device("cpu")
+    failed = dist.all_reduce_sum(torch.tensor([int(failure is not None)], device=comm))
+    if int(failed.item()):
+        raise RunStopped(str(failure) if failure is not None else "rank 0 could not write the run directory")
+
+
+class RunStopped(RuntimeError):
+    """The run cannot go on (its disk is full); the previous checkpoint is intact and the same command resumes."""
+
+
 def _training_batches(source, assignments: np.ndarray, cfg: Config, epoch: int, seed: int):
     """This rank's batches for the epoch and how many there are (the same number on every rank).
 
-    Indexed sources take their equal slice of the uniform-over-clusters list; streaming sources emit
-    each of their samples as many times as that list holds it, for a fixed number of steps.
+    Indexed sources take their equal slice of the uniform-over-clusters list; streaming sources follow
+    this rank's part of the epoch's global shard plan, built from the same list (``shard_epoch_plan``).
     """
-    uniform = uniform_cluster_indices(assignments, cfg.seed, epoch)
     batch = cfg.train.batch_size
     if source.streaming:
-        copies = np.bincount(uniform, minlength=len(source))
-        steps = max(1, len(uniform) // (dist.world_size() * batch))
-        return source.train_batches(copies, steps, batch, seed, cfg.train.workers), steps
+        plan = shard_epoch_plan(assignments, source.shard_members, cfg.seed, epoch, dist.rank(), dist.world_size(),
+                                cfg.train.workers, batch)
+        return source.train_batches(plan, seed, cfg.train.workers), plan.steps
+    uniform = uniform_cluster_indices(assignments, cfg.seed, epoch)
     indices = rank_slice(uniform, dist.rank(), dist.world_size())
     return source.batches(indices, batch, train=True, seed=seed, workers=cfg.train.workers), -(-len(indices) // batch)
 
@@ -205,8 +235,36 @@ def _extract_taps(net, source, runtime, cfg: Config):
 
 
 def _read_eval(run_dir: Path) -> dict:
+    """eval.json, or {} (with a warning) when a crash or a full disk left it unreadable."""
     path = run_dir / "eval.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        results = json.loads(path.read_bytes())
+        if not isinstance(results, dict):
+            raise ValueError(f"holds a {type(results).__name__}, not a mapping")
+        return results
+    except ValueError as err:
+        log.warning("%s is unreadable (%s); it is rebuilt from the checkpoint", path, err)
+        return {}
+
+
+def _remove_stale_temps(run_dir: Path) -> None:
+    """Temporary files of writes a crash interrupted (never renamed into place): no writer is running now."""
+    stale = [*run_dir.glob(".*.tmp"), *(run_dir / "checkpoints").glob(".*.tmp")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary file(s) of writes a crash interrupted", len(stale))
+
+
+def _restore_eval(run_dir: Path, saved: dict | None) -> None:
+    """Put back the entries of eval.json that the newest checkpoint carries and the file lost (rank 0)."""
+    current = _read_eval(run_dir)
+    missing = {name: entry for name, entry in (saved or {}).items() if name not in current}
+    if missing:
+        write_text_atomic(run_dir / "eval.json", json.dumps({**current, **missing}, indent=2) + "\n")
+        log.info("eval.json: restored %s from the checkpoint", ", ".join(sorted(missing)))
 
 
 def _record_eval(run_dir: Path, name: str, scores: dict | None, knn: dict | None, plan) -> None:
@@ -217,7 +275,10 @@ def _record_eval(run_dir: Path, name: str, scores: dict | None, knn: dict | None
     results[name] = {**scores, **(knn or {}), "epochs_trained": int(_epochs_done(run_dir))}
     if knn:
         results[name]["knn_protocol"] = plan.description
-    write_text_atomic(run_dir / "eval.json", json.dumps(results, indent=2) + "\n")
+    try:
+        write_text_atomic(run_dir / "eval.json", json.dumps(results, indent=2) + "\n")
+    except DiskFull as err:  # the epoch's checkpoint then stops the run; its copy rebuilds eval.json on resume
+        log.warning("eval.json not written: %s", err)
     knn_text = "".join(f"  k-NN top-1 {k.removeprefix('knn_top1_')} {100 * v:.1f} %" for k, v in (knn or {}).items())
     log.info("%s features, k-means with k=#classes: ACC %.3f  NMI %.3f  ARI %.3f%s",
              name, scores["acc"], scores["nmi"], scores["ari"], knn_text)
