@@ -25,6 +25,16 @@ from .seeds import Purpose, numpy_rng
 WINDOW = 2048  # draws dealt into batches together on a stream: its shuffle window, and about what it holds
 
 
+def _clusters(assignments: np.ndarray):
+    """(usable samples, those samples grouped by cluster, the clusters, where each starts, their sizes)."""
+    valid = np.flatnonzero(assignments >= 0)
+    if len(valid) == 0:
+        raise ValueError("no sample has a cluster assignment; nothing to train on")
+    order = valid[np.argsort(assignments[valid], kind="stable")]
+    clusters, starts, counts = np.unique(assignments[order], return_index=True, return_counts=True)
+    return valid, order, clusters, starts, counts
+
+
 def uniform_cluster_indices(assignments: np.ndarray, seed: int, epoch: int) -> np.ndarray:
     """Dataset indices for one epoch, ``ceil(n / c)`` from each of the c non-empty clusters.
 
@@ -33,11 +43,7 @@ def uniform_cluster_indices(assignments: np.ndarray, seed: int, epoch: int) -> n
     ``c · ceil(n / c)``, i.e. the number of usable samples rounded up so every cluster counts the same.
     """
     rng = numpy_rng(seed, Purpose.PSEUDO_LABELS, epoch)
-    valid = np.flatnonzero(assignments >= 0)
-    if len(valid) == 0:
-        raise ValueError("no sample has a cluster assignment; nothing to train on")
-    order = valid[np.argsort(assignments[valid], kind="stable")]
-    clusters, starts, counts = np.unique(assignments[order], return_index=True, return_counts=True)
+    valid, order, clusters, starts, counts = _clusters(assignments)
     per_cluster = -(-len(valid) // len(clusters))
     picks = [
         rng.choice(order[start : start + count], per_cluster, replace=count < per_cluster)
@@ -114,11 +120,7 @@ def _epoch_copies(assignments, world_size, rng) -> np.ndarray:
     to a multiple of ``world_size``: one draw from each of ``extra`` distinct clusters (round-robin past c),
     always from a member with the most copies.
     """
-    valid = np.flatnonzero(assignments >= 0)
-    if len(valid) == 0:
-        raise ValueError("no sample has a cluster assignment; nothing to train on")
-    order = valid[np.argsort(assignments[valid], kind="stable")]
-    clusters, starts, counts = np.unique(assignments[order], return_index=True, return_counts=True)
+    valid, order, clusters, starts, counts = _clusters(assignments)
     share = -(-len(valid) // len(clusters))
     if len(clusters) * share < world_size:
         raise ValueError(f"{len(clusters) * share} draws cannot be split over {world_size} ranks; use fewer ranks")
