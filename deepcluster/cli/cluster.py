@@ -2,7 +2,10 @@
 
 Inputs: raw pixels of a dataset (default), a features file from launch/extract.py (--features), or a
 checkpoint / exported backbone (--checkpoint). Labels only score the result: they are never used to train,
-stop early or choose a run. Writes OUT/results.json after every seed and prints the summary table.
+stop early or choose a run. Writes OUT/results.json after every seed and prints the summary table. Every
+step logs what it does and how large its input is (stderr, with the time), and shows a progress bar
+(--no-progress hides them); a step that is one long library call (faiss's PCA, a k-means) shows a
+ticking clock.
 
   # Fashion-MNIST train+test (70,000 images), raw pixels, 5 seeds, single core:
   OMP_NUM_THREADS=1 taskset -c 1 python launch/cluster.py --method dec --data fashion_mnist --k 10 \
@@ -18,17 +21,19 @@ stop early or choose a run. Writes OUT/results.json after every seed and prints 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-
 import numpy as np
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from deepcluster.atomic import write_json_atomic
+from deepcluster.cli.ticking import ticking
 from deepcluster.config import ConfigError, split_section
 from deepcluster.heads import HEADS, ClusteringFailed, build_head
 from deepcluster.heads.autoencoder import AutoencoderFailed
@@ -37,6 +42,9 @@ from deepcluster.heads.normalise import FeatureNormaliser
 from deepcluster.metrics import score_clustering
 
 METRICS = ("acc", "nmi", "ari")
+OWN_PROGRESS = {"ae_kmeans", "dec", "vade", "spectralnet"}  # heads whose fit draws its own bars (head.progress)
+
+log = logging.getLogger("deepcluster.cluster")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,6 +99,12 @@ def print_table(method: str, runs: list[dict], summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    with logging_redirect_tqdm():  # log lines print above the progress bars instead of through them
+        run_heads(args)
+
+
+def run_heads(args: argparse.Namespace) -> None:
     threads = os.environ.get("OMP_NUM_THREADS")
     if threads:
         import faiss
@@ -108,8 +122,14 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     normaliser = FeatureNormaliser(args.normalise)  # a bad spec fails here, before any loading
-    x, labels, source = load_inputs(args.data, args.data_root, args.features, args.checkpoint, args.limit)
-    x = normaliser.fit_transform(x)
+    progress = not args.no_progress
+    # an extraction from --checkpoint draws its bar on a terminal only; into a log file a clock says it is alive
+    with ticking(f"features of {args.checkpoint}", progress and bool(args.checkpoint) and not sys.stderr.isatty()):
+        x, labels, source = load_inputs(args.data, args.data_root, args.features, args.checkpoint, args.limit,
+                                        progress)
+    with ticking(f"{args.normalise} (faiss PCA of {x.shape[1]:,}-d features)",
+                 progress and isinstance(normaliser.kind, int)):
+        x = normaliser.fit_transform(x)
     if labels is None:
         print(f"warning: {source} has no labels; runs are not scored", file=sys.stderr)
     print(f"{args.method} on {source} (normalised: {args.normalise}): {x.shape[0]} samples x {x.shape[1]} dims, "
@@ -122,10 +142,13 @@ def main(argv: list[str] | None = None) -> None:
                      disable=args.no_progress):
         head = build_head(args.method, args.k, seed, **overrides).to(args.device)
         head.ae_cache = ae_cache
-        head.progress = not args.no_progress
+        head.progress = progress
+        log.info("seed %d: fitting %s (k=%d) on %s x %s", seed, args.method, args.k, f"{x.shape[0]:,}",
+                 f"{x.shape[1]:,}")
         start, cpu_start = time.perf_counter(), time.process_time()
         try:
-            assignments = head.fit(x).predict(x)
+            with ticking(f"seed {seed}: {args.method} fit", progress and args.method not in OWN_PROGRESS):
+                assignments = head.fit(x).predict(x)
         except (ClusteringFailed, FloatingPointError) as err:
             # A failed seed is recorded (label-free test, so no choice by score) and the next one runs.
             # failed_in tells whether the seed's shared autoencoder failed (then every head of the seed does).
@@ -145,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         if used < args.k:  # a degenerate result must not pass silently as a (bad) clustering
             print(f"warning: seed {seed} uses only {used} of k={args.k} clusters (a collapsed run); "
                   f"see cluster_sizes in results.json", file=sys.stderr)
+        log.info("seed %d: done in %.1f s%s", seed, run["seconds"], "".join(
+            f", {m.upper()} {run[m]:.4f}" for m in METRICS if run.get(m) is not None))
         run.update({k: v for k, v in head.info.items() if isinstance(v, (int, float, str, bool, dict, list))})
         results["runs"].append(run)
         results["params"] = head.params

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import dist
 from ..config import DataConfig
 from .idx import DEBIAN_FASHION_MNIST, load_idx_split
-from .imagefolder import scan_image_folder
+from .imagefolder import folder_format, scan_image_folder
 from .shards import ShardSource, expand_shards, scan_shards
 from .sources import FolderSource, ImageSource, TensorSource
 
@@ -20,10 +22,15 @@ STATS = {
     "mnist": ((0.1307,), (0.3081,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
+    "imagefolder_gray": ((0.449,), (0.226,)),  # ImageNet's, averaged over the channels: grayscale folders
     "webdataset": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 IN_MEMORY = ("fashion_mnist", "mnist", "cifar10")
+# The size when data.image_size is None. An image folder whose sampled images share one size is trained at
+# that size instead (``folder_format``); 224 is for folders of mixed sizes.
 NATIVE_SIZE = {"fashion_mnist": 28, "mnist": 28, "cifar10": 32, "imagefolder": 224, "webdataset": 224}
+
+log = logging.getLogger(__name__)
 
 
 VAL_SIZE = 10_000  # validation = the last 10,000 images of the train split; fit = the rest
@@ -121,25 +128,41 @@ def _shard_source(cfg: DataConfig) -> ShardSource:
                        crop_min_scale=default_crop_min_scale(cfg, size), flip=cfg.flip)
 
 
-def build_source(cfg: DataConfig) -> ImageSource:
+def _folder_source(cfg: DataConfig, channels: int | None) -> FolderSource:
+    """An image folder at its native size and channels (``folder_format``) unless told otherwise.
+
+    The size chosen is written back into ``cfg.image_size``, so the config and checkpoints a run saves say
+    what it was trained at (a network must be rebuilt at that size). ``channels=3`` reads a grayscale
+    folder as RGB (R = G = B), for a network trained on colour images.
+    """
+    files, labels, _ = scan_image_folder(cfg.root)
+    if cfg.limit:
+        files = files[: cfg.limit]
+        labels = labels[: cfg.limit] if labels is not None else None
+    found = folder_format(cfg.root, files, cfg.image_size, NATIVE_SIZE["imagefolder"])
+    channels = channels or found.channels
+    if dist.is_main():
+        log.info("image folder %s: %s%s", cfg.root, found.reason,
+                 "" if channels == found.channels else f"; read as {channels} channels for the network")
+    cfg.image_size = found.image_size
+    mean, std = STATS["imagefolder" if channels == 3 else "imagefolder_gray"]
+    return FolderSource(
+        labels=labels,
+        keys=files,
+        channels=channels,
+        image_size=found.image_size,
+        mean=mean,
+        std=std,
+        root=Path(cfg.root),
+        crop_min_scale=default_crop_min_scale(cfg, found.image_size),
+        flip=cfg.flip,
+    )
+
+
+def build_source(cfg: DataConfig, channels: int | None = None) -> ImageSource:
+    """The dataset of ``cfg``; ``channels`` (image folders only) overrides the channels found in the files."""
     if cfg.name == "webdataset":
         return _shard_source(cfg)
     if cfg.name == "imagefolder":
-        files, labels, _ = scan_image_folder(cfg.root)
-        if cfg.limit:
-            files = files[: cfg.limit]
-            labels = labels[: cfg.limit] if labels is not None else None
-        size = cfg.image_size or NATIVE_SIZE["imagefolder"]
-        mean, std = STATS["imagefolder"]
-        return FolderSource(
-            labels=labels,
-            keys=files,
-            channels=3,
-            image_size=size,
-            mean=mean,
-            std=std,
-            root=Path(cfg.root),
-            crop_min_scale=default_crop_min_scale(cfg, size),
-            flip=cfg.flip,
-        )
+        return _folder_source(cfg, channels)
     return _tensor_source(cfg)

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2 as T
 
-from .decode import UnreadableImage, load_rgb
+from .decode import UnreadableImage, load_image
 
 
 @dataclass
@@ -64,15 +64,15 @@ class TensorSource(ImageSource):
 
 
 class _FolderDataset(Dataset):
-    def __init__(self, root: Path, files: list[str], transform):
-        self.root, self.files, self.transform = root, files, transform
+    def __init__(self, root: Path, files: list[str], transform, channels: int = 3):
+        self.root, self.files, self.transform, self.channels = root, files, transform, channels
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int):
         try:
-            image = self.transform(load_rgb(self.root / self.files[index]))
+            image = self.transform(load_image(self.root / self.files[index], self.channels))
         except UnreadableImage:
             image = None
         return image, index
@@ -121,7 +121,7 @@ class FolderSource(ImageSource):
 
     def batches(self, indices, batch_size, train, seed, workers):
         loader = DataLoader(
-            _FolderDataset(self.root, self.keys, self._transform(train)),
+            _FolderDataset(self.root, self.keys, self._transform(train), self.channels),
             batch_size=batch_size,
             sampler=_IndexList(indices),
             num_workers=workers,

@@ -4,8 +4,10 @@ The paper probes every convolutional layer of AlexNet, after its ReLU, average-p
 probe sees about 9,000 dimensions (conv1: 96·10·10 = 9,600; conv2: 256·6·6 = 9,216; conv3/4: 384·5·5
 = 9,600; conv5: 256·6·6 = 9,216). We pool every spatial layer with an adaptive average pool whose
 output side ``s`` makes ``C·s²`` closest to ``target_dims`` (never upsampling), which reproduces those
-sizes at 224 px and gives comparable probes for the compact net and ResNet stages. ``penultimate`` is
-the representation the top layer reads (the clustered features; a ResNet's pooled layer4).
+sizes at 224 px and gives comparable probes for the compact net and ResNet stages. Feature files for the
+clustering heads bound the width instead (``max_dims``: the largest side with ``C·s² <= max_dims``), so a
+file never holds more dimensions than asked for. ``penultimate`` is the representation the top layer reads
+(the clustered features; a ResNet's pooled layer4); it is never pooled.
 
 Layer names:  compact: conv1–conv3 · alexnet: conv1–conv5 · resnet18/50: layer1–layer4 · all: penultimate
 """
@@ -49,6 +51,14 @@ def pool_side(channels: int, side: int, target_dims: int) -> int:
     return max(1, min(side, round(math.sqrt(target_dims / channels))))
 
 
+def pool_side_at_most(channels: int, side: int, max_dims: int) -> int:
+    """Output side of the average pool: the largest s with C·s² <= ``max_dims`` (at least 1, at most
+    ``side``); ``max_dims`` 0 means no bound (the layer unpooled)."""
+    if max_dims == 0:
+        return side
+    return max(1, min(side, math.isqrt(max_dims // channels)))
+
+
 class LayerTaps(nn.Module):
     """Runs a frozen extractor once and returns {layer: pooled, flattened activations (B, dims[layer])}.
 
@@ -57,7 +67,9 @@ class LayerTaps(nn.Module):
     """
 
     def __init__(self, extractor: FeatureExtractor, arch: str, layers: list[str], channels: int, image_size: int,
-                 target_dims: int = DEFAULT_TARGET_DIMS):
+                 target_dims: int = DEFAULT_TARGET_DIMS, max_dims: int | None = None):
+        """Spatial layers are pooled to C·s² closest to ``target_dims`` or, when ``max_dims`` is given, to
+        the largest C·s² <= ``max_dims`` (0: unpooled)."""
         super().__init__()
         self.extractor = extractor
         self.arch = arch
@@ -65,14 +77,17 @@ class LayerTaps(nn.Module):
         self.pools = nn.ModuleDict()
         self.dims: dict[str, int] = {}
         self.pool_sides: dict[str, int] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # unpooled activation shape per sample: (C, H, W) or (d,)
         was_training = extractor.training
         extractor.eval()
         with torch.no_grad():
             raw = self._activations(torch.zeros(1, channels, image_size, image_size))
         extractor.train(was_training)
         for name, act in raw.items():
+            self.shapes[name] = tuple(act.shape[1:])
             if act.ndim == 4:
-                side = pool_side(act.shape[1], act.shape[-1], target_dims)
+                side = (pool_side(act.shape[1], act.shape[-1], target_dims) if max_dims is None
+                        else pool_side_at_most(act.shape[1], act.shape[-1], max_dims))
                 self.pools[name] = nn.AdaptiveAvgPool2d(side) if side < act.shape[-1] else nn.Identity()
                 self.pool_sides[name] = side if side < act.shape[-1] else act.shape[-1]
                 self.dims[name] = act.shape[1] * self.pool_sides[name] ** 2

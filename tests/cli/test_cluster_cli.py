@@ -39,6 +39,7 @@ def blob_file(path: Path, n_per: int = 50, k: int = 3, **extra: np.ndarray) -> P
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FMNIST.is_dir(), reason="Fashion-MNIST is not installed")
 def test_raw_pixels_subset_writes_results(tmp_path):
     out = tmp_path / "dec"
@@ -57,6 +58,7 @@ def test_raw_pixels_subset_writes_results(tmp_path):
     assert len(list((out / "ae_cache").glob("ae-*.safetensors"))) == 2  # one autoencoder per seed
 
 
+@pytest.mark.slow
 def test_features_file(tmp_path):
     path = blob_file(tmp_path / "feats.npz", index=np.arange(150), keys=np.array([f"img{i}" for i in range(150)]))
     proc = run_cli("--method", "kmeans", "--data", "fashion_mnist", "--features", str(path), "--k", "3",
@@ -114,6 +116,7 @@ def test_a_misspelt_or_impossible_set_stops_before_any_work(method, pair, messag
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_collapsed_autoencoder_fails_its_seed_visibly_and_is_not_cached(tmp_path):
     """An autoencoder that learned nothing (lr 0 here; dead ReLUs after a too-large step in practice) would give
     every head a meaningless clustering: the seed is recorded as failed, not scored, and the run says so."""
@@ -130,6 +133,7 @@ def test_a_collapsed_autoencoder_fails_its_seed_visibly_and_is_not_cached(tmp_pa
     assert not list((out / "ae_cache").glob("ae-*.safetensors"))
 
 
+@pytest.mark.slow
 def test_benchmark_counts_a_failed_seed_and_skips_its_other_methods(tmp_path):
     """benchmarks/heads/run_heads.py: the failure of a seed's autoencoder fails all its methods, and the
     table counts failed seeds apart from scored ones."""
@@ -146,6 +150,7 @@ def test_benchmark_counts_a_failed_seed_and_skips_its_other_methods(tmp_path):
     assert "| ae_kmeans | 0 (+1 failed) |" in table and "| dec | 0 (+1 failed) |" in table
 
 
+@pytest.mark.slow
 def test_benchmark_keeps_running_a_seed_whose_failure_is_in_one_head(tmp_path):
     """A head that diverges (DEC at an absurd lr) fails alone: the seed's autoencoder was fine, so the next
     method of the seed still runs on it and is scored."""
@@ -163,6 +168,7 @@ def test_benchmark_keeps_running_a_seed_whose_failure_is_in_one_head(tmp_path):
     assert "| dec | 0 (+1 failed) |" in table and "| ae_kmeans | 1 |" in table
 
 
+@pytest.mark.slow
 def test_benchmark_export_merges_seeds_without_local_paths(tmp_path):
     """run_heads.py --export writes what BENCHMARKS.md cites: every seed, the statistics and the settings."""
     out, dest = tmp_path / "bench", tmp_path / "results"
@@ -181,6 +187,7 @@ def test_benchmark_export_merges_seeds_without_local_paths(tmp_path):
     assert "| ae_kmeans | 2 |" in (dest / "TABLE.md").read_text()
 
 
+@pytest.mark.slow
 def test_raw_pixels_of_an_image_folder(tmp_path):
     """Two kinds of 12x12 grayscale images (bright top half vs. bright left half), one unreadable file."""
     rng = np.random.default_rng(0)
@@ -209,6 +216,7 @@ def _has_checkpoint_support() -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (FMNIST.is_dir() and _has_checkpoint_support()), reason="needs Fashion-MNIST and the engine")
 def test_checkpoint_features(tmp_path):
     import torch
@@ -227,3 +235,30 @@ def test_checkpoint_features(tmp_path):
     results = json.loads((tmp_path / "ck/results.json").read_text())
     assert results["n"] == 500 and results["source"].startswith("checkpoint")
     assert results["acc"]["median"] > 0.2  # random conv features still carry some class signal
+
+
+def test_every_step_says_what_it_does_with_sizes_and_shows_progress(tmp_path, caplog, capsys):
+    """Loading, whitening and each seed's fit are logged with their sizes, and the long single calls (faiss's
+    PCA, a k-means) show a clock, so a large run never sits silent."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    cli = load_cli_module()
+    cli.main(["--method", "kmeans", "--data", "fashion_mnist", "--features", str(blob_file(tmp_path / "f.npz")),
+              "--normalise", "whiten:4", "--k", "3", "--seeds", "2", "--out", str(tmp_path / "out")])
+    said = caplog.text
+    for line in ("reading features file", "150 x 8 float32", "whiten:4: PCA with faiss on 150 x 8 features",
+                 "whiten:4: PCA fitted in", "seed 0: fitting kmeans (k=3) on 150 x 4", "seed 1: done in"):
+        assert line in said, line
+    bars = capsys.readouterr().err
+    assert "whiten:4 (faiss PCA of 8-d features): 00:00 elapsed" in bars and "seed 1: kmeans fit" in bars
+
+
+def test_the_clock_ticks_while_one_long_call_runs(capsys):
+    import time
+
+    from deepcluster.cli.ticking import ticking
+
+    with ticking("one long call", True, interval=0.02):
+        time.sleep(0.3)  # releases the GIL, as faiss's calls do
+    assert capsys.readouterr().err.count("one long call: 00:00 elapsed") >= 5

@@ -1,4 +1,5 @@
 import gzip
+import logging
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from deepcluster.config import DataConfig
 from deepcluster.data import build_source
 from deepcluster.data.augment import random_resized_crop_flip
 from deepcluster.data.idx import read_idx
+from deepcluster.data.imagefolder import spread_sample
 
 
 def test_fashion_mnist_from_the_debian_files(fashion_mnist_root):
@@ -70,3 +72,60 @@ def test_batched_crop_is_seeded_and_keeps_the_size():
     identity = random_resized_crop_flip(images, torch.Generator().manual_seed(1), min_scale=1.0, flip=False,
                                         ratio=(1.0, 1.0))
     torch.testing.assert_close(identity, images, atol=1e-5, rtol=0)
+
+
+def gray_folder(root, n=6, size=(20, 20), mode="L"):
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, size[::-1], dtype=np.uint8), mode="L").convert(mode).save(
+            root / f"{i:03d}.png")
+    return root
+
+
+def test_an_image_folder_takes_its_native_size_and_says_why(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="deepcluster.data.build")
+    write_shapes_folder(tmp_path / "f", per_class=3, size=40)
+    cfg = DataConfig(name="imagefolder", root=str(tmp_path / "f"))
+    source = build_source(cfg)
+    assert (source.image_size, source.channels, cfg.image_size) == (40, 3, 40)  # recorded for the checkpoints
+    images, _ = next(source.batches(range(9), 9, train=False, seed=0, workers=0))
+    assert images.shape == (9, 3, 40, 40)
+    assert "40 px (native: every sampled image is 40x40" in caplog.text and "3 channels (RGB" in caplog.text
+    assert "9 of 9 files sampled" in caplog.text
+
+
+def test_mixed_sizes_fall_back_to_224_and_an_explicit_size_wins(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="deepcluster.data.build")
+    write_shapes_folder(tmp_path / "f", per_class=2, size=40)
+    gray_folder(tmp_path / "f" / "other", n=2, size=(30, 30), mode="RGB")
+    assert build_source(DataConfig(name="imagefolder", root=str(tmp_path / "f"))).image_size == 224
+    assert "224 px (224: the sampled images have 2 sizes (40x40, 30x30)" in caplog.text
+    assert build_source(DataConfig(name="imagefolder", root=str(tmp_path / "f"), image_size=32)).image_size == 32
+    assert "32 px (data.image_size=32)" in caplog.text
+    gray_folder(tmp_path / "wide", size=(36, 24), mode="RGB")  # one shared non-square size: its shorter side
+    assert build_source(DataConfig(name="imagefolder", root=str(tmp_path / "wide"))).image_size == 24
+
+
+def test_a_grayscale_folder_is_one_channel_unless_a_network_needs_three(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="deepcluster.data.build")
+    root = gray_folder(tmp_path / "g", n=7)
+    source = build_source(DataConfig(name="imagefolder", root=str(root)))
+    assert (source.channels, source.image_size, len(source.mean), len(source.std)) == (1, 20, 1, 1)
+    images, _ = next(source.batches(range(7), 7, train=False, seed=0, workers=0))
+    crops, _ = next(source.batches(range(7), 7, train=True, seed=0, workers=0))
+    assert images.shape == crops.shape == (7, 1, 20, 20)
+    assert "1 channel: every sampled image is grayscale (mode L)" in caplog.text
+    as_rgb = build_source(DataConfig(name="imagefolder", root=str(root)), channels=3)
+    rgb, _ = next(as_rgb.batches(range(7), 7, train=False, seed=0, workers=0))
+    assert rgb.shape == (7, 3, 20, 20) and torch.equal(rgb[:, :1].expand(-1, 3, -1, -1), rgb)
+    assert torch.equal(rgb[:, 0], images[:, 0])
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(root / "colour.png")  # one colour image: RGB folder
+    assert build_source(DataConfig(name="imagefolder", root=str(root))).channels == 3
+
+
+def test_the_sample_is_spread_over_the_whole_folder():
+    files = [f"{i:04d}.png" for i in range(1000)]
+    sample = spread_sample(files)
+    assert len(sample) == 64 == len(set(sample)) and sample[0] == files[0] and sample[-1] == files[-1]
+    assert spread_sample(files[:10]) == files[:10]

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 
 import numpy as np
+import pytest
 import torch
+from PIL import Image
 
 from conftest import REPO, write_shapes_folder
 from deepcluster.config import load_config
+from deepcluster.data import build_source
 from deepcluster.evaluation.frozen_features import extract_for_checkpoint
 from deepcluster.heads.inputs import load_features_file
 from deepcluster.models import build_network
-from deepcluster.pretrained import make_checkpoint
+from deepcluster.models.taps import pool_side_at_most
+from deepcluster.pretrained import load_pretrained, make_checkpoint
 
 
 def extract_main(args):
@@ -75,3 +80,63 @@ def test_unknown_layer_and_wrong_channels_are_refused(tmp_path, fashion_mnist_ro
     assert extract_main(["--checkpoint", str(ckpt), "--data", "imagefolder", "--data-root", str(root),
                          "--out", str(tmp_path / "y.npz")]) == 2
     assert "1-channel images" in capsys.readouterr().err
+
+
+def test_conv_layers_are_pooled_to_at_most_2048_dims_by_default_and_say_so(
+        tmp_path, fashion_mnist_root, caplog, capsys):
+    """conv3 of the shipped compact net (width 32) is 128 x 7 x 7 = 6,272 dims: the default file holds 2,048."""
+    caplog.set_level(logging.INFO)
+    ckpt = checkpoint(tmp_path / "ck.pt", ["model.width=32"], 1, 28)
+    widths = {}
+    for extra in ([], ["--max-dims", "4000"], ["--max-dims", "0"]):
+        out = tmp_path / f"conv3{len(widths)}.npz"
+        assert extract_main(["--checkpoint", str(ckpt), "--layer", "conv3", "--split", "test", "--limit", "30", *extra,
+                             "--out", str(out)]) == 0
+        with np.load(out) as f:
+            widths[" ".join(extra) or "default"] = f["features"].shape[1]
+    assert widths == {"default": 128 * 4 * 4, "--max-dims 4000": 128 * 5 * 5, "--max-dims 0": 128 * 7 * 7}
+    said = caplog.text
+    assert ("conv3 of compact: 128 x 7 x 7 = 6,272 dims, average-pooled to 128 x 4 x 4 = 2,048 (--max-dims 2048, "
+            "the default; raise it for more, 0 keeps all 6,272)") in said
+    assert "128 x 7 x 7 = 6,272 dims, unpooled (--max-dims 0)" in said
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        extract_main(["--help"])
+    assert "default 2,048" in " ".join(capsys.readouterr().out.split())
+
+
+BOUNDS = [(128, 7, 2048), (96, 13, 2048), (256, 6, 2048), (64, 14, 1000), (2048, 7, 2048), (32, 7, 100000)]
+
+
+@pytest.mark.parametrize("channels, side, max_dims", BOUNDS)
+def test_the_bound_is_never_exceeded_and_the_grid_is_the_largest_within_it(channels, side, max_dims):
+    s = pool_side_at_most(channels, side, max_dims)
+    assert channels * s * s <= max_dims and 1 <= s <= side
+    assert s == side or channels * (s + 1) ** 2 > max_dims
+
+
+def test_a_grayscale_folder_at_native_size_round_trips_through_a_checkpoint(tmp_path, caplog):
+    """Trained on a folder of 20-px grayscale PNGs without data.image_size: the saved config says 20 px, so
+    the checkpoint rebuilds at 20 px and 1 channel; a 3-channel network still reads the folder (as RGB)."""
+    caplog.set_level(logging.INFO)
+    root = tmp_path / "gray"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8), mode="L").save(root / label / f"{i}.png")
+    cfg = load_config(None, ["run_dir=unused", "model.width=8", "model.mlp_dim=32", "data.name=imagefolder",
+                             f"data.root={root}"])
+    source = build_source(cfg.data)
+    assert (source.channels, source.image_size, cfg.data.image_size) == (1, 20, 20)
+    torch.manual_seed(0)
+    torch.save(make_checkpoint(build_network(cfg.model, 1, 20, 5), cfg, epoch=0), tmp_path / "gray.pt")
+    pre = load_pretrained(tmp_path / "gray.pt")
+    assert (pre.channels, pre.image_size) == (1, 20)
+    assert extract_main(["--checkpoint", str(tmp_path / "gray.pt"), "--workers", "0", "--out",
+                         str(tmp_path / "g.npz")]) == 0
+    rgb = checkpoint(tmp_path / "rgb.pt", ["data.name=imagefolder", f"data.root={root}", "data.image_size=20"], 3, 20)
+    assert extract_main(["--checkpoint", str(rgb), "--workers", "0", "--out", str(tmp_path / "rgb.npz")]) == 0
+    with np.load(tmp_path / "g.npz") as g, np.load(tmp_path / "rgb.npz") as c:
+        assert g["features"].shape == c["features"].shape == (10, 32)
+    assert "read as 3 channels for the network" in caplog.text

@@ -3,6 +3,8 @@ file written atomically."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,12 @@ def test_bad_spec_is_refused_with_the_choices(spec):
 def test_whitening_to_more_dims_than_features_is_refused():
     with pytest.raises(ValueError, match="D <= 12"):
         FeatureNormaliser("whiten:20").fit(anisotropic())
+
+
+def test_whitening_says_what_it_fits_with_sizes_and_how_long_it_took(caplog):
+    caplog.set_level(logging.INFO, logger="deepcluster.heads.normalise")
+    FeatureNormaliser("whiten:4").fit_transform(anisotropic())
+    said = caplog.text
+    assert "whiten:4: PCA with faiss on 500 x 12 features (0 MB): the 12 x 12 covariance" in said
+    assert "whiten:4: PCA fitted in" in said and "(4 of 4 axes have variance" in said
+    assert "whiten:4: 500 rows -> 500 x 4 in" in said
