@@ -45,7 +45,7 @@ class DataConfig:
     urls: Optional[str] = None  # webdataset: shard paths, brace patterns allowed (data/s-{000000..000099}.tar)
     split: str = "all"  # all = train + test (70,000 for Fashion-MNIST); fit / val = train less / only its last 10,000
     limit: Optional[int] = None  # keep only the first N samples (smoke runs)
-    image_size: Optional[int] = None  # None: 28 (MNIST-like), 32 (CIFAR), 224 (image folders)
+    image_size: Optional[int] = None  # None: 28 (MNIST), 32 (CIFAR); folders: the size their images share, else 224
     crop_min_scale: Optional[float] = None  # crop area range [this, 1]; None: 0.08 (>=96 px), 0.3 (small)
     flip: bool = True  # random horizontal flip during training
 
