@@ -2,7 +2,7 @@
 
 The layers, lowest first, each importing only from those before it (docs/architecture.md):
 config → data → runtime → models → features → cluster → scores → sampling → train → pretrained / export →
-evaluation → heads → inspection → cli.
+evaluation → heads → inspection → annotation → cli.
 """
 
 from .version import __version__

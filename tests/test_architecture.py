@@ -25,6 +25,7 @@ LAYERS = [
     ("deepcluster.evaluation",),
     ("deepcluster.heads",),
     ("deepcluster.inspection",),
+    ("deepcluster.annotation",),
     ("deepcluster.cli",),
 ]
 PACKAGE = REPO / "deepcluster"
