@@ -39,12 +39,20 @@ from deepcluster.heads import HEADS, ClusteringFailed, build_head
 from deepcluster.heads.autoencoder import AutoencoderFailed
 from deepcluster.heads.inputs import load_inputs
 from deepcluster.heads.normalise import FeatureNormaliser
+from deepcluster.heads.suggest_k import suggest_k
 from deepcluster.metrics import score_clustering
 
 METRICS = ("acc", "nmi", "ari")
 OWN_PROGRESS = {"ae_kmeans", "dec", "vade", "spectralnet"}  # heads whose fit draws its own bars (head.progress)
 
 log = logging.getLogger("deepcluster.cluster")
+
+
+def parse_k(value: str) -> int | str:
+    """--k: a positive number of clusters, or "auto" (suggested by a Dirichlet-process mixture)."""
+    if value == "auto" or (value.isdigit() and int(value) > 0):
+        return value if value == "auto" else int(value)
+    raise argparse.ArgumentTypeError(f"{value!r} is not a number of clusters; give a positive integer or auto")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", default=None, help="dataset folder (default for fashion_mnist: Debian's copy)")
     p.add_argument("--features", default=None, help=".npz from launch/extract.py: cluster these features")
     p.add_argument("--checkpoint", default=None, help="training checkpoint or exported backbone: cluster its features")
-    p.add_argument("--k", type=int, required=True, help="number of clusters (10 for (Fashion-)MNIST)")
+    p.add_argument("--k", type=parse_k, required=True, help="number of clusters (10 for (Fashion-)MNIST), or auto: "
+                   "the components a Dirichlet-process Gaussian mixture keeps on the normalised input "
+                   "(deepcluster.heads.suggest_k, seeded by --first-seed; recorded in results.json)")
     p.add_argument("--seeds", type=int, default=1, help="number of runs, with seeds first-seed .. first-seed+S-1")
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first run")
     p.add_argument("--out", required=True, help="output folder for results.json (and saved heads)")
@@ -116,7 +126,7 @@ def run_heads(args: argparse.Namespace) -> None:
         overrides, rest = split_section(args.head, "head")
         if rest:
             raise ConfigError(f"{rest[0]!r}: hyperparameters are given as head.<name>=<value> (e.g. head.max_iter=200)")
-        build_head(args.method, args.k, args.first_seed, **overrides)
+        build_head(args.method, 2 if args.k == "auto" else args.k, args.first_seed, **overrides)
     except (TypeError, ValueError) as err:
         raise SystemExit(f"error: {args.method} hyperparameters: {err}") from None
     out = Path(args.out)
@@ -130,6 +140,14 @@ def run_heads(args: argparse.Namespace) -> None:
     with ticking(f"{args.normalise} (faiss PCA of {x.shape[1]:,}-d features)",
                  progress and isinstance(normaliser.kind, int)):
         x = normaliser.fit_transform(x)
+    suggestion = None
+    if args.k == "auto":
+        with ticking("--k auto (Dirichlet-process mixture)", progress):
+            suggestion = suggest_k(x, seed=args.first_seed)
+        args.k = suggestion.k
+        print(f"--k auto: k={suggestion.k} ({suggestion.rule} >= {suggestion.threshold:.0%} of "
+              f"{suggestion.n_fitted:,} sampled points, {suggestion.dim}-d, of max_k={suggestion.max_k}; "
+              f"{suggestion.seconds:.1f} s)")
     if labels is None:
         print(f"warning: {source} has no labels; runs are not scored", file=sys.stderr)
     print(f"{args.method} on {source} (normalised: {args.normalise}): {x.shape[0]} samples x {x.shape[1]} dims, "
@@ -138,6 +156,8 @@ def run_heads(args: argparse.Namespace) -> None:
     results = {"method": args.method, "source": source, "n": int(x.shape[0]), "dim": int(x.shape[1]),
                "k": args.k, "normalise": args.normalise, "overrides": overrides, "threads": threads,
                "argv": sys.argv, "runs": []}
+    if suggestion is not None:
+        results["k_suggestion"] = suggestion.to_dict()
     for seed in tqdm(range(args.first_seed, args.first_seed + args.seeds), desc=f"{args.method} seeds",
                      disable=args.no_progress):
         head = build_head(args.method, args.k, seed, **overrides).to(args.device)

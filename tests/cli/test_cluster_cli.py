@@ -262,3 +262,26 @@ def test_the_clock_ticks_while_one_long_call_runs(capsys):
     with ticking("one long call", True, interval=0.02):
         time.sleep(0.3)  # releases the GIL, as faiss's calls do
     assert capsys.readouterr().err.count("one long call: 00:00 elapsed") >= 5
+
+
+def test_k_auto_suggests_k_prints_and_records_it(tmp_path, capsys):
+    """--k auto fits the Dirichlet-process mixture on the normalised input and clusters with what it keeps."""
+    feats = blob_file(tmp_path / "f.npz", n_per=100, k=5)
+    cli = load_cli_module()
+    cli.main(["--method", "kmeans", "--data", "fashion_mnist", "--features", str(feats), "--k", "auto",
+              "--seeds", "1", "--out", str(tmp_path / "out"), "--no-progress"])
+    results = json.loads((tmp_path / "out/results.json").read_text())
+    suggestion = results["k_suggestion"]
+    assert results["k"] == suggestion["k"] and abs(suggestion["k"] - 5) <= 1
+    assert (suggestion["n_fitted"], suggestion["n_total"], suggestion["max_k"]) == (500, 500, 50)
+    assert len(results["runs"][0]["cluster_sizes"]) == suggestion["k"]
+    assert f"--k auto: k={suggestion['k']} (share >= 3% of 500 sampled points" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "ten"])
+def test_k_must_be_a_positive_number_or_auto(value, capsys):
+    from deepcluster.cli import cluster as cluster_command
+
+    with pytest.raises(SystemExit):
+        cluster_command.parse_args(["--method", "kmeans", "--data", "fashion_mnist", "--k", value, "--out", "o"])
+    assert "is not a number of clusters; give a positive integer or auto" in capsys.readouterr().err

@@ -24,7 +24,7 @@ TINY = ["data.limit=300", "cluster.k=5", "cluster.pca_dim=8", "model.width=8", "
 ])
 def test_missing_inputs_are_named_by_their_key(tmp_path, overrides, message):
     cfg = load_config(None, [f"run_dir={tmp_path / 'run'}", *overrides])
-    with pytest.raises(ConfigError, match="") as err:
+    with pytest.raises(ConfigError) as err:
         check_run_inputs(cfg)
     assert message in str(err.value)
 
