@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -72,3 +73,18 @@ def run_train(args: list[str], timeout: int = 600) -> subprocess.CompletedProces
     """launch/train.py as one plain process."""
     cmd = [sys.executable, str(REPO / "launch" / "train.py"), *args]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, size: str):
+    """A size-limited tmpfs mounted at ``folder`` (root only): the full-disk tests; skipped, saying why, elsewhere."""
+    folder.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if proc.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here ({proc.stderr.strip() or 'not root'}); the full-disk case "
+                    "needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -2,11 +2,11 @@
 
 import os
 import stat
-import subprocess
 
 import pytest
 import torch
 
+from conftest import small_tmpfs
 from deepcluster.atomic import DiskFull, atomic_open, write_json_atomic, write_text_atomic
 
 
@@ -41,16 +41,8 @@ def test_only_whole_file_modes_are_accepted(tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 256 KiB tmpfs (root only); skipped, saying why, where mounting is not allowed."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here ({proc.stderr.strip() or 'not root'}); the full-disk case "
-                    "needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with small_tmpfs(tmp_path / "disk", "256k") as mount:
+        yield mount
 
 
 def test_a_full_disk_names_the_folder_keeps_the_old_version_and_cleans_up(tiny_disk):

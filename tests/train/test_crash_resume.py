@@ -4,12 +4,11 @@ resumes to the weights of a run that was never interrupted."""
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 import torch
 
-from conftest import read_metrics, run_train
+from conftest import read_metrics, run_train, small_tmpfs
 from deepcluster.atomic import KILL_AT_WRITE
 from deepcluster.train.checkpoint import list_checkpoints, load_checkpoint
 
@@ -79,14 +78,8 @@ def test_a_torn_log_line_and_a_zeroed_eval_json_are_repaired(tmp_path, uninterru
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here ({proc.stderr.strip() or 'not root'}); needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with small_tmpfs(tmp_path / "disk", "3m") as mount:
+        yield mount
 
 
 @pytest.mark.slow
